@@ -1,0 +1,12 @@
+"""keras-latentquant: disentangled representation learning by latent quantization, in Keras 3."""
+
+import os as _os
+
+_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from keras_latentquant import layers  # noqa: E402
+from keras_latentquant.layers import LatentQuantization  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = ["LatentQuantization", "layers", "__version__"]

@@ -1,0 +1,338 @@
+"""Latent quantization: a learnable scalar codebook per latent dimension.
+
+From Hsu, Dorrell, Whittington, Wu and Finn, "Disentanglement via Latent Quantization" (NeurIPS 2023).
+Each latent dimension `j` owns a scalar codebook `v_j` of `n_j` values. An encoding `z` is quantized
+dimension by dimension to its nearest value, `q_j = v_j[k_j]` with `k_j = argmin_k |z_j - v_j[k]|`;
+gradients reach the encoder by the straight-through estimator `z + stop_gradient(q - z)`, and two
+mean squared errors train the codebook (`(sg(z) - q)^2`) and keep encodings committed (`(z - sg(q))^2`).
+The integer vector `k` is the code of the input: `prod_j n_j` codes from only `sum_j n_j` parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+__all__ = ["LatentQuantization"]
+
+
+@keras.saving.register_keras_serializable(package="keras_latentquant")
+class LatentQuantization(keras.layers.Layer):
+    """Quantizes each latent dimension to the nearest value of its own learnable scalar codebook.
+
+    Args:
+        num_values: number of codebook values per latent dimension: an int (the same for every
+            dimension, paper default 10) or a sequence with one count per dimension (its length must
+            then equal the size of the input's last axis). Every count must be at least 2.
+        value_range: `(low, high)` of the evenly spaced initial codebook values, default `(-0.5, 0.5)`.
+        learnable_codebook: if False the codebook values are frozen at their initial grid (the
+            quantization loss is then still reported but trains nothing).
+        quantization_weight: weight of the codebook loss `mean((sg(z) - q)^2)`, default 0.01.
+        commitment_weight: weight of the commitment loss `mean((z - sg(q))^2)`, default 0.01.
+        per_dimension_metrics: if True, also report the perplexity of every latent dimension's code
+            usage as its own metric (`<name>_perplexity_<j>`); by default only the mean over dimensions.
+        **kwargs: standard `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: float tensor of shape `(..., num_latents)`; any number of leading axes.
+        return_codes: if True, return `(quantized, codes)` with the int32 code indices as well.
+
+    Input shape:
+        `(..., num_latents)` with a known last axis.
+
+    Output shape:
+        Same as the input (and, with `return_codes=True`, an int32 tensor of the same shape).
+
+    Losses:
+        `quantization_weight * quantization_loss + commitment_weight * commitment_loss`, through
+        `add_loss`. Monitored through Keras metrics owned by the layer (they appear in `fit` logs):
+        `<name>_quantization_loss`, `<name>_commitment_loss`, `<name>_perplexity` (mean over
+        dimensions of `exp(entropy)` of the batch's code usage, between 1 and `n_j`) and
+        `<name>_usage` (mean fraction of each dimension's values used in the batch).
+
+    Example:
+
+    >>> layer = LatentQuantization(num_values=5)
+    >>> quantized = layer(np.array([[0.12, -0.4]], dtype="float32"))
+    >>> codes = layer.encode_codes(np.array([[0.12, -0.4]], dtype="float32"))  # [[2, 0]]
+    """
+
+    def __init__(
+        self,
+        num_values: int | Sequence[int] = 10,
+        value_range: Sequence[float] = (-0.5, 0.5),
+        learnable_codebook: bool = True,
+        quantization_weight: float = 0.01,
+        commitment_weight: float = 0.01,
+        per_dimension_metrics: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_values = _validate_num_values(num_values)
+        self.value_range = _validate_value_range(value_range)
+        self.learnable_codebook = bool(learnable_codebook)
+        self.quantization_weight = _validate_weight("quantization_weight", quantization_weight)
+        self.commitment_weight = _validate_weight("commitment_weight", commitment_weight)
+        self.per_dimension_metrics = bool(per_dimension_metrics)
+        self.supports_masking = False
+
+        self.quantization_loss_tracker = keras.metrics.Mean(name=f"{self.name}_quantization_loss")
+        self.commitment_loss_tracker = keras.metrics.Mean(name=f"{self.name}_commitment_loss")
+        self.perplexity_tracker = keras.metrics.Mean(name=f"{self.name}_perplexity")
+        self.usage_tracker = keras.metrics.Mean(name=f"{self.name}_usage")
+        self.dimension_perplexity_trackers = []
+
+    # ------------------------------------------------------------------ weights
+    def build(self, input_shape):
+        if len(input_shape) == 0:
+            raise ValueError(
+                "LatentQuantization needs inputs of rank >= 1 with latents on the last axis; got a "
+                "scalar (rank-0) input. Reshape it to (..., num_latents)."
+            )
+        num_latents = input_shape[-1]
+        if num_latents is None:
+            raise ValueError(
+                f"LatentQuantization needs a known last axis (the number of latents); got input shape "
+                f"{tuple(input_shape)}. Give the model input a static last dimension."
+            )
+        if isinstance(self.num_values, list) and len(self.num_values) != num_latents:
+            raise ValueError(
+                f"num_values has {len(self.num_values)} entries but the input has {num_latents} "
+                f"latents (last axis of shape {tuple(input_shape)}); give one count per latent or a "
+                "single int."
+            )
+        self.num_latents = int(num_latents)
+        counts = self.values_per_dimension
+        self.max_num_values = max(counts)
+
+        # Codebook row j holds n_j evenly spaced values; rows shorter than the longest are padded
+        # with their last value, and the padding is masked out of every nearest-value search.
+        low, high = self.value_range
+        initial = np.empty((self.num_latents, self.max_num_values), dtype="float32")
+        valid = np.zeros((self.num_latents, self.max_num_values), dtype=bool)
+        for j, count in enumerate(counts):
+            initial[j, :count] = np.linspace(low, high, count, dtype="float32")
+            initial[j, count:] = high
+            valid[j, :count] = True
+        self._valid_values = valid
+        self._num_values_array = np.asarray(counts, dtype="float32")
+
+        # float32 whatever the dtype policy: distances between close codebook values must not
+        # round away under mixed_float16.
+        self.codebook = self.add_weight(
+            name="codebook",
+            shape=(self.num_latents, self.max_num_values),
+            initializer=keras.initializers.Constant(initial),
+            dtype="float32",
+            trainable=self.learnable_codebook,
+            autocast=False,
+        )
+        if self.per_dimension_metrics and not self.dimension_perplexity_trackers:
+            self.dimension_perplexity_trackers = [
+                keras.metrics.Mean(name=f"{self.name}_perplexity_{j}") for j in range(self.num_latents)
+            ]
+
+    @property
+    def values_per_dimension(self) -> list[int]:
+        """Number of codebook values of each latent dimension (needs the layer built)."""
+        if isinstance(self.num_values, list):
+            return list(self.num_values)
+        return [self.num_values] * self.num_latents
+
+    @property
+    def num_codes(self) -> int:
+        """Number of distinct codes the layer can represent, `prod_j n_j`."""
+        return math.prod(self.values_per_dimension)
+
+    # ------------------------------------------------------------------ maths
+    def _nearest(self, latents):
+        """Returns (codes, quantized values) of float32 latents, both of shape (..., d)."""
+        # |z_j - v_j[k]| for every dimension j and value k: (..., d, n_max); padding gets +inf.
+        distances = ops.abs(ops.expand_dims(latents, -1) - self.codebook)
+        distances = ops.where(self._valid_values, distances, ops.cast(np.inf, "float32"))
+        codes = ops.cast(ops.argmin(distances, axis=-1), "int32")
+        return codes, self._gather(codes)
+
+    def _gather(self, codes):
+        # q_j = v_j[k_j], as a one-hot contraction: vectorized over batch and dimensions, and
+        # differentiable with respect to the codebook (each selected value gets its gradient).
+        one_hot = ops.one_hot(codes, self.max_num_values, dtype="float32")
+        return ops.sum(one_hot * self.codebook, axis=-1)
+
+    def call(self, inputs, return_codes=False):
+        latents = ops.cast(inputs, "float32")
+        codes, quantized = self._nearest(latents)
+
+        # Codebook loss pulls the values towards the (fixed) encodings; commitment loss pulls the
+        # encodings towards the (fixed) values. Both from the raw tensors, never from the
+        # straight-through output, so the codebook keeps its gradient.
+        quantization_loss = ops.mean(ops.square(ops.stop_gradient(latents) - quantized))
+        commitment_loss = ops.mean(ops.square(latents - ops.stop_gradient(quantized)))
+        self.add_loss(
+            self.quantization_weight * quantization_loss + self.commitment_weight * commitment_loss
+        )
+        self._update_metrics(codes, quantization_loss, commitment_loss)
+
+        # Straight-through: forward value q, gradient of the identity with respect to z.
+        outputs = latents + ops.stop_gradient(quantized - latents)
+        outputs = ops.cast(outputs, self.compute_dtype)
+        if return_codes:
+            return outputs, codes
+        return outputs
+
+    def _update_metrics(self, codes, quantization_loss, commitment_loss):
+        self.quantization_loss_tracker.update_state(quantization_loss)
+        self.commitment_loss_tracker.update_state(commitment_loss)
+        # Usage of each dimension's values over every leading axis: p_jk = count_jk / N.
+        flat_codes = ops.reshape(codes, (-1, self.num_latents))
+        counts = ops.sum(ops.one_hot(flat_codes, self.max_num_values, dtype="float32"), axis=0)
+        probabilities = counts / ops.maximum(ops.sum(counts, axis=-1, keepdims=True), 1.0)
+        # perplexity_j = exp(-sum_k p_jk log p_jk), with 0 log 0 = 0.
+        entropy = -ops.sum(
+            ops.where(probabilities > 0, probabilities * ops.log(ops.maximum(probabilities, 1e-12)), 0.0),
+            axis=-1,
+        )
+        perplexity = ops.exp(entropy)
+        used_fraction = ops.sum(ops.cast(counts > 0, "float32"), axis=-1) / self._num_values_array
+        self.perplexity_tracker.update_state(ops.mean(perplexity))
+        self.usage_tracker.update_state(ops.mean(used_fraction))
+        for j, tracker in enumerate(self.dimension_perplexity_trackers):
+            tracker.update_state(perplexity[j])
+
+    # ------------------------------------------------------------------ codes
+    def encode_codes(self, inputs):
+        """Integer code (index of the nearest value in each dimension's codebook) of `inputs`.
+
+        Args:
+            inputs: float array or tensor of shape `(..., num_latents)`.
+
+        Returns:
+            int32 tensor of the same shape, entry `k_j` in `[0, n_j)`.
+        """
+        self._ensure_built(inputs)
+        codes, _ = self._nearest(ops.cast(inputs, "float32"))
+        return codes
+
+    def decode_codes(self, codes):
+        """Codebook values of integer codes: the inverse of `encode_codes` on the codebook grid.
+
+        Args:
+            codes: integer array or tensor of shape `(..., num_latents)`. Indices outside a
+                dimension's `[0, n_j)` are clipped into it (NumPy inputs are checked and rejected).
+
+        Returns:
+            float32 tensor of the same shape holding `v_j[k_j]`.
+        """
+        if not self.built:
+            raise ValueError(
+                "decode_codes needs the layer built (call it once on latents, or build it with "
+                "layer.build((None, num_latents))) so the codebook exists."
+            )
+        if isinstance(codes, (np.ndarray, list, tuple)):
+            codes = np.asarray(codes)
+            if not np.issubdtype(codes.dtype, np.integer):
+                raise ValueError(f"codes must be integers; got dtype {codes.dtype}.")
+            if codes.ndim == 0 or codes.shape[-1] != self.num_latents:
+                raise ValueError(
+                    f"codes must have shape (..., {self.num_latents}); got {codes.shape}."
+                )
+            upper = np.asarray(self.values_per_dimension)
+            if np.any(codes < 0) or np.any(codes >= upper):
+                raise ValueError(
+                    f"codes out of range: dimension j takes indices 0..n_j-1 with n_j = {upper.tolist()}."
+                )
+        codes = ops.cast(codes, "int32")
+        codes = ops.clip(codes, 0, ops.cast(self._num_values_array, "int32") - 1)
+        return self._gather(codes)
+
+    def sample_codes(self, batch_size: int, seed=None):
+        """Codes drawn uniformly and independently per dimension over each codebook (for GANs).
+
+        Args:
+            batch_size: number of codes to draw.
+            seed: a `keras.random.SeedGenerator` or int, for reproducible draws.
+
+        Returns:
+            int32 tensor of shape `(batch_size, num_latents)`.
+        """
+        if not self.built:
+            raise ValueError("sample_codes needs the layer built first.")
+        uniform = keras.random.uniform((batch_size, self.num_latents), seed=seed)
+        codes = ops.floor(uniform * self._num_values_array)
+        return ops.cast(ops.minimum(codes, self._num_values_array - 1), "int32")
+
+    def _ensure_built(self, inputs):
+        if not self.built:
+            self.build(tuple(inputs.shape))
+
+    # ------------------------------------------------------------------ Keras plumbing
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_values": self.num_values,
+                "value_range": list(self.value_range),
+                "learnable_codebook": self.learnable_codebook,
+                "quantization_weight": self.quantization_weight,
+                "commitment_weight": self.commitment_weight,
+                "per_dimension_metrics": self.per_dimension_metrics,
+            }
+        )
+        return config
+
+
+def _validate_num_values(num_values):
+    if isinstance(num_values, (bool, np.bool_)):
+        raise ValueError(f"num_values must be an int >= 2 or a list of them; got {num_values!r}.")
+    if isinstance(num_values, (int, np.integer)):
+        if num_values < 2:
+            raise ValueError(
+                f"num_values must be at least 2 (a codebook of one value carries no information); "
+                f"got num_values={num_values}."
+            )
+        return int(num_values)
+    try:
+        counts = [c for c in num_values]
+    except TypeError:
+        raise ValueError(
+            f"num_values must be an int >= 2 or a list of ints >= 2; got {num_values!r}."
+        ) from None
+    if not counts:
+        raise ValueError("num_values is an empty list; give one count (>= 2) per latent dimension.")
+    bad = [c for c in counts if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 2]
+    if bad:
+        raise ValueError(
+            f"every entry of num_values must be an int >= 2; got {counts} (bad entries: {bad})."
+        )
+    return [int(c) for c in counts]
+
+
+def _validate_value_range(value_range):
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"value_range must be a pair (low, high) of floats; got {value_range!r}."
+        ) from None
+    if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
+        raise ValueError(
+            f"value_range must be finite with low < high; got value_range=({low}, {high})."
+        )
+    return (low, high)
+
+
+def _validate_weight(name, value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a non-negative float; got {value!r}.") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative finite float; got {name}={value}.")
+    return value

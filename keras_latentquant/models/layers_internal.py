@@ -1,0 +1,377 @@
+"""Small building-block layers for the encoder and decoder architectures.
+
+These are the pieces that paper.md section 3 (Architectures) names but Keras does not ship:
+
+- `InstanceNormalization`: per-sample, per-channel normalisation over the spatial axes, with an optional
+  learned affine (`gamma`, `beta`). Used after every conv of the "paper" encoder.
+- `AdaptiveInstanceNormalization` (AdaIN, Huang & Belongie 2017): instance normalisation without affine,
+  then a per-channel scale and bias predicted from a style vector `w` by one dense projection:
+  `AdaIN(x, w) = IN(x) * (1 + scale(w)) + bias(w)`. Used after every transposed conv of the style decoder.
+- `LearnedConstant`: the decoder's trainable constant input map (4x4x256 in the paper), broadcast to the
+  batch size of whatever tensor it is called on.
+
+Instance normalisation, for a feature map `x` of shape `(batch, height, width, channels)`:
+`IN(x)[b, h, w, c] = (x[b, h, w, c] - mean_hw x[b, :, :, c]) / sqrt(var_hw x[b, :, :, c] + epsilon)`,
+with `epsilon = 1e-5` (the value of PyTorch's InstanceNorm2d and of Keras's GroupNormalization family).
+The statistics are always computed in float32, so the layers are safe under a `mixed_float16` policy.
+"""
+
+import operator
+
+import keras
+from keras import ops
+
+#: Added to the spatial variance before the square root, as in PyTorch's InstanceNorm2d.
+INSTANCE_NORM_EPSILON = 1e-5
+
+
+def _check_feature_map_shape(input_shape, layer_name):
+    """Raises ValueError unless `input_shape` is a channels-last 4-D shape with a known channel count."""
+    if len(input_shape) != 4:
+        raise ValueError(
+            f"{layer_name} expects a 4-D feature map (batch, height, width, channels); "
+            f"received input_shape={tuple(input_shape)}."
+        )
+    if input_shape[-1] is None:
+        raise ValueError(
+            f"{layer_name} needs a known channel count; received input_shape={tuple(input_shape)}."
+        )
+
+
+def _check_epsilon(epsilon):
+    if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or epsilon <= 0:
+        raise ValueError(f"`epsilon` must be a positive number; received epsilon={epsilon!r}.")
+    return float(epsilon)
+
+
+def _instance_normalize(inputs, epsilon):
+    """Float32 instance normalisation without affine of a channels-last 4-D tensor.
+
+    Args:
+        inputs: tensor of shape `(batch, height, width, channels)`, any float dtype.
+        epsilon: added to the variance.
+
+    Returns:
+        Float32 tensor of the same shape, zero mean and unit variance over the spatial axes for every
+        (sample, channel) pair.
+    """
+    # float16 sums over a 64x64 map overflow or lose precision: take the moments in float32.
+    inputs = ops.cast(inputs, "float32")
+    mean, variance = ops.moments(inputs, axes=[1, 2], keepdims=True)
+    return (inputs - mean) * ops.rsqrt(variance + epsilon)
+
+
+@keras.saving.register_keras_serializable(package="keras_latentquant")
+class InstanceNormalization(keras.layers.Layer):
+    """Instance normalisation over the spatial axes of a channels-last feature map.
+
+    Every (sample, channel) slice is shifted and scaled to zero mean and unit variance over height and
+    width; with `center` / `scale` a learned per-channel `beta` / `gamma` is then applied:
+    `y = gamma * (x - mean_hw) / sqrt(var_hw + epsilon) + beta`.
+
+    Statistics are computed in float32 whatever the layer's compute dtype; the output is cast back to the
+    compute dtype (float16 under `mixed_float16`). `gamma` and `beta` are float32 variables that are not
+    autocast.
+
+    Args:
+        epsilon: positive float added to the variance; default 1e-5.
+        center: whether to learn a per-channel offset `beta` (initialised to zeros).
+        scale: whether to learn a per-channel scale `gamma` (initialised to ones).
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: tensor of shape `(batch, height, width, channels)`.
+
+    Input shape:
+        4-D `(batch, height, width, channels)`, channels known.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+    >>> layer = InstanceNormalization()
+    >>> y = layer(keras.random.normal((2, 8, 8, 3)))
+    >>> y.shape
+    TensorShape([2, 8, 8, 3])
+    """
+
+    def __init__(self, epsilon=INSTANCE_NORM_EPSILON, center=True, scale=True, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = _check_epsilon(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        # Inputs are taken in whatever dtype they arrive and cast to float32 in call.
+        self.autocast = False
+
+    def build(self, input_shape):
+        _check_feature_map_shape(input_shape, "InstanceNormalization")
+        channels = input_shape[-1]
+        self.gamma = None
+        self.beta = None
+        if self.scale:
+            self.gamma = self.add_weight(
+                name="gamma", shape=(channels,), initializer="ones", autocast=False
+            )
+        if self.center:
+            self.beta = self.add_weight(
+                name="beta", shape=(channels,), initializer="zeros", autocast=False
+            )
+
+    def call(self, inputs):
+        outputs = _instance_normalize(inputs, self.epsilon)
+        if self.gamma is not None:
+            outputs = outputs * ops.cast(self.gamma, "float32")
+        if self.beta is not None:
+            outputs = outputs + ops.cast(self.beta, "float32")
+        return ops.cast(outputs, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"epsilon": self.epsilon, "center": self.center, "scale": self.scale})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_latentquant")
+class AdaptiveInstanceNormalization(keras.layers.Layer):
+    """AdaIN: instance normalisation whose per-channel scale and bias are predicted from a style vector.
+
+    `y = IN(x) * (1 + scale) + bias`, where `[scale, bias] = w @ kernel + bias_vector` is one dense
+    projection of the style vector `w` to `2 * channels` values and `IN` is instance normalisation without
+    affine. The scale is parameterised as `1 + scale` so that at initialisation (projection near zero) the
+    layer is close to plain instance normalisation, which keeps the early decoder well conditioned.
+
+    All arithmetic is in float32 (inputs are cast), the output is cast to the compute dtype; the kernel
+    and bias are float32 variables that are not autocast.
+
+    Args:
+        epsilon: positive float added to the variance; default 1e-5.
+        kernel_initializer: initializer of the style projection's kernel, shape `(style_dim, 2 * channels)`.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: list `[x, w]` of a feature map `x` of shape `(batch, height, width, channels)` and a style
+            vector `w` of shape `(batch, style_dim)`.
+
+    Input shape:
+        `[(batch, height, width, channels), (batch, style_dim)]`.
+
+    Output shape:
+        Same as `x`.
+
+    Example:
+    >>> layer = AdaptiveInstanceNormalization()
+    >>> y = layer([keras.random.normal((2, 8, 8, 3)), keras.random.normal((2, 16))])
+    >>> y.shape
+    TensorShape([2, 8, 8, 3])
+    """
+
+    def __init__(self, epsilon=INSTANCE_NORM_EPSILON, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = _check_epsilon(epsilon)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.autocast = False
+
+    def _split_shapes(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
+            raise ValueError(
+                "AdaptiveInstanceNormalization expects inputs [x, w] (a feature map and a style "
+                f"vector); received input_shape={input_shape}."
+            )
+        feature_shape, style_shape = input_shape
+        _check_feature_map_shape(feature_shape, "AdaptiveInstanceNormalization")
+        if len(style_shape) != 2 or style_shape[-1] is None:
+            raise ValueError(
+                "AdaptiveInstanceNormalization expects a style vector of shape (batch, style_dim); "
+                f"received style shape {tuple(style_shape)}."
+            )
+        return tuple(feature_shape), tuple(style_shape)
+
+    def build(self, input_shape):
+        feature_shape, style_shape = self._split_shapes(input_shape)
+        self.channels = feature_shape[-1]
+        style_dim = style_shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(style_dim, 2 * self.channels),
+            initializer=self.kernel_initializer,
+            autocast=False,
+        )
+        self.bias = self.add_weight(
+            name="bias", shape=(2 * self.channels,), initializer="zeros", autocast=False
+        )
+
+    def call(self, inputs):
+        features, style = inputs
+        normalized = _instance_normalize(features, self.epsilon)
+        style = ops.cast(style, "float32")
+        # [scale, bias] = w @ kernel + bias_vector, one value of each per channel and sample.
+        modulation = ops.matmul(style, ops.cast(self.kernel, "float32")) + ops.cast(
+            self.bias, "float32"
+        )
+        scale = modulation[:, None, None, : self.channels]
+        bias = modulation[:, None, None, self.channels :]
+        outputs = normalized * (1.0 + scale) + bias
+        return ops.cast(outputs, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        feature_shape, _ = self._split_shapes(input_shape)
+        return feature_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "epsilon": self.epsilon,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_latentquant")
+class LearnedConstant(keras.layers.Layer):
+    """A trainable constant tensor, repeated once per sample of the input batch.
+
+    The style decoder starts from this learned map rather than from the latent: the latent enters only
+    through the AdaIN modulations. The layer reads nothing from its input but the batch size.
+
+    Args:
+        shape: shape of the constant without the batch axis, e.g. `(4, 4, 256)`.
+        initializer: initializer of the constant; default a standard normal (stddev 1), so that the
+            first transposed conv sees a non-degenerate map (an all-ones map would be spatially flat and
+            instance normalisation would then amplify only border effects).
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: any tensor whose first axis is the batch, e.g. the latent `(batch, latent_dim)`.
+
+    Input shape:
+        `(batch, ...)`.
+
+    Output shape:
+        `(batch,) + shape`.
+
+    Example:
+    >>> layer = LearnedConstant((4, 4, 8))
+    >>> layer(keras.ops.zeros((3, 10))).shape
+    TensorShape([3, 4, 4, 8])
+    """
+
+    def __init__(self, shape, initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            shape = tuple(int(size) for size in shape)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"`shape` must be a sequence of positive integers; received shape={shape!r}."
+            ) from None
+        if not shape or any(size < 1 for size in shape):
+            raise ValueError(
+                f"`shape` must be a non-empty sequence of positive integers; received shape={shape!r}."
+            )
+        self.constant_shape = shape
+        if initializer is None:
+            initializer = keras.initializers.RandomNormal(mean=0.0, stddev=1.0)
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, input_shape):
+        self.constant = self.add_weight(
+            name="constant", shape=self.constant_shape, initializer=self.initializer
+        )
+
+    def call(self, inputs):
+        batch_size = ops.shape(inputs)[0]
+        constant = ops.cast(self.constant, self.compute_dtype)
+        return ops.broadcast_to(constant[None], (batch_size,) + self.constant_shape)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self.constant_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "shape": list(self.constant_shape),
+                "initializer": keras.initializers.serialize(self.initializer),
+            }
+        )
+        return config
+
+
+# Argument checks shared by `build_encoder` and `build_decoder`: both builders validate at the boundary
+# and name the offending argument, the value, and what would be valid.
+
+#: The architectures of paper.md section 3 that the builders know.
+ARCHITECTURES = ("paper", "small")
+
+#: Negative slope of every leaky ReLU in the encoder and decoder (the StyleGAN / DCGAN convention).
+LEAKY_RELU_SLOPE = 0.2
+
+
+def check_architecture(architecture):
+    """Returns `architecture` if it is one of `ARCHITECTURES`, else raises ValueError."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"`architecture` must be one of {', '.join(repr(a) for a in ARCHITECTURES)}; "
+            f"received architecture={architecture!r}."
+        )
+    return architecture
+
+
+def check_positive_int(value, argument):
+    """Returns `value` as an int if it is an integer >= 1, else raises ValueError naming `argument`."""
+    message = f"`{argument}` must be an integer >= 1; received {argument}={value!r}."
+    if isinstance(value, bool):
+        raise ValueError(message)
+    try:
+        # operator.index accepts Python and NumPy integers and refuses floats such as 10.0.
+        as_int = operator.index(value)
+    except TypeError:
+        raise ValueError(message) from None
+    if as_int < 1:
+        raise ValueError(message)
+    return as_int
+
+
+def check_widths(widths, default):
+    """Returns `widths` (or `default` when None) as a tuple of positive ints, else raises ValueError."""
+    if widths is None:
+        return tuple(default)
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or len(widths) == 0:
+        raise ValueError(
+            f"`widths` must be a non-empty sequence of integers >= 1; received widths={widths!r}."
+        )
+    try:
+        return tuple(check_positive_int(width, "widths") for width in widths)
+    except ValueError:
+        raise ValueError(
+            f"`widths` must be a non-empty sequence of integers >= 1; received widths={widths!r}."
+        ) from None
+
+
+def check_image_shape(image_shape, num_halvings):
+    """Returns `image_shape` as an `(height, width, channels)` tuple of ints, else raises ValueError.
+
+    Height and width must be divisible by `2 ** num_halvings`, the total stride of the conv stack, so
+    that the encoder and decoder feature maps are exact mirrors of each other.
+    """
+    message = (
+        "`image_shape` must be (height, width, channels) with positive integers and height and width "
+        f"divisible by {2 ** num_halvings} (the architecture halves the size {num_halvings} times); "
+        f"received image_shape={image_shape!r}."
+    )
+    if isinstance(image_shape, (str, bytes)) or not hasattr(image_shape, "__len__"):
+        raise ValueError(message)
+    if len(image_shape) != 3:
+        raise ValueError(message)
+    try:
+        height, width, channels = (check_positive_int(size, "image_shape") for size in image_shape)
+    except ValueError:
+        raise ValueError(message) from None
+    stride = 2**num_halvings
+    if height % stride or width % stride:
+        raise ValueError(message)
+    return height, width, channels

@@ -1,0 +1,34 @@
+"""Install keras-latentquant: `pip install -e .` (add `[test]` for the test suite)."""
+
+from setuptools import find_packages, setup
+
+# One set that installs together on Python 3.11 (see the project's stack notes): TensorFlow 2.21 with
+# Keras 3.15; tf-keras only because tensorflow-probability imports it.
+INSTALL_REQUIRES = [
+    "tensorflow==2.21.*",
+    "keras==3.15.*",
+    "tensorflow-probability==0.25.*",
+    "tf-keras==2.21.*",
+    "tensorflow-datasets==4.9.*",
+    "keras-tuner==1.4.*",
+    "absl-py==2.*",
+    "scikit-learn==1.9.*",
+    "numpy==2.4.*",
+    "matplotlib==3.11.*",
+]
+
+setup(
+    name="keras-latentquant",
+    version="0.1.0",
+    description="Disentangled representation learning by latent quantization, in Keras 3",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["keras_latentquant", "keras_latentquant.*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "test": ["pytest==9.*"],
+        "docs": [],
+    },
+    license="Apache-2.0",
+)
