@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "scikit-learn==1.9.*",
     "numpy==2.4.*",
     "matplotlib==3.11.*",
+    "tensorboard==2.21.*",
 ]
 
 setup(

@@ -1,0 +1,43 @@
+"""Datasets with known generative factors, as TFDS builders, and their tf.data input pipeline.
+
+The paper measures disentanglement on datasets whose images are generated from a full grid of
+independent factors. Their original files cannot be downloaded on our machines, so the library renders
+them procedurally on the same factor grids: `procedural_dsprites` (shape, scale, orientation,
+position_x, position_y). Datasets are looked up by name in `DATASETS`; `load_dataset` builds the
+training/evaluation `tf.data` pipeline and `load_arrays` reads held-out samples into NumPy.
+
+Importing this package registers the builders with TFDS (`tfds.builder("procedural_dsprites")`).
+"""
+
+from keras_latentquant.datasets.dsprites_render import (
+    FACTOR_NAMES as DSPRITES_FACTOR_NAMES,
+    FACTOR_SIZES as DSPRITES_FACTOR_SIZES,
+    factor_indices_to_flat_index,
+    factor_indices_to_values,
+    flat_index_to_factor_indices,
+    render_dsprites,
+)
+from keras_latentquant.datasets.pipeline import MODES, get_builder, load_arrays, load_dataset
+from keras_latentquant.datasets.procedural_dsprites import (
+    ProceduralDsprites,
+    ProceduralDspritesConfig,
+)
+from keras_latentquant.datasets.registry import DATASETS, DatasetSpec, get_dataset_spec
+
+__all__ = [
+    "DATASETS",
+    "DSPRITES_FACTOR_NAMES",
+    "DSPRITES_FACTOR_SIZES",
+    "DatasetSpec",
+    "MODES",
+    "ProceduralDsprites",
+    "ProceduralDspritesConfig",
+    "factor_indices_to_flat_index",
+    "factor_indices_to_values",
+    "flat_index_to_factor_indices",
+    "get_builder",
+    "get_dataset_spec",
+    "load_arrays",
+    "load_dataset",
+    "render_dsprites",
+]

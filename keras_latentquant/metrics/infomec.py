@@ -141,9 +141,10 @@ def _validate_sources(sources: npt.ArrayLike) -> npt.NDArray[np.int64]:
         if integral.all():
             return array.astype(np.int64)
         bad_column = int(np.flatnonzero(~integral.all(axis=0))[0])
+        example = float(array[~integral[:, bad_column], bad_column][0])
         raise ValueError(
             "`sources` must hold integer factor labels; source column "
-            f"{bad_column} contains non-integer values (e.g. {array[~integral[:, bad_column], bad_column][0]!r})."
+            f"{bad_column} contains non-integer values (e.g. {example})."
         )
     raise ValueError(f"`sources` must hold integer factor labels; got dtype {array.dtype}.")
 
@@ -419,7 +420,8 @@ def _validate_nmi(nmi: npt.ArrayLike) -> npt.NDArray[np.float64]:
     matrix = np.asarray(nmi, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] < 1 or matrix.shape[1] < 1:
         raise ValueError(
-            f"`nmi` must be a non-empty 2-D (num_sources, num_active_latents) array; got shape {matrix.shape}."
+            "`nmi` must be a non-empty 2-D (num_sources, num_active_latents) array; got shape "
+            f"{matrix.shape}."
         )
     if not np.isfinite(matrix).all() or (matrix < 0).any():
         raise ValueError("`nmi` must hold finite, non-negative values.")

@@ -44,21 +44,33 @@ def _check_epsilon(epsilon):
     return float(epsilon)
 
 
-def _instance_normalize(inputs, epsilon):
-    """Float32 instance normalisation without affine of a channels-last 4-D tensor.
+def _normalize_and_modulate(inputs, epsilon, scale=None, offset=None):
+    """Float32 instance normalisation of a channels-last 4-D tensor, then an optional affine map.
+
+    Computes `IN(x) * scale + offset`, where `IN(x) = (x - mean_hw) / sqrt(var_hw + epsilon)`; the affine
+    map is folded into one multiplier and one addend per (sample, channel), so only two full-size
+    elementwise operations touch the feature map.
 
     Args:
         inputs: tensor of shape `(batch, height, width, channels)`, any float dtype.
         epsilon: added to the variance.
+        scale: None, or float32 tensor broadcastable to `(batch, 1, 1, channels)`.
+        offset: None, or float32 tensor broadcastable to `(batch, 1, 1, channels)`.
 
     Returns:
-        Float32 tensor of the same shape, zero mean and unit variance over the spatial axes for every
-        (sample, channel) pair.
+        Float32 tensor of the same shape as `inputs`.
     """
     # float16 sums over a 64x64 map overflow or lose precision: take the moments in float32.
     inputs = ops.cast(inputs, "float32")
     mean, variance = ops.moments(inputs, axes=[1, 2], keepdims=True)
-    return (inputs - mean) * ops.rsqrt(variance + epsilon)
+    multiplier = ops.rsqrt(variance + epsilon)
+    if scale is not None:
+        multiplier = multiplier * scale
+    # (x - mean) * multiplier + offset == x * multiplier + (offset - mean * multiplier)
+    addend = -mean * multiplier
+    if offset is not None:
+        addend = addend + offset
+    return inputs * multiplier + addend
 
 
 @keras.saving.register_keras_serializable(package="keras_latentquant")
@@ -118,11 +130,9 @@ class InstanceNormalization(keras.layers.Layer):
             )
 
     def call(self, inputs):
-        outputs = _instance_normalize(inputs, self.epsilon)
-        if self.gamma is not None:
-            outputs = outputs * ops.cast(self.gamma, "float32")
-        if self.beta is not None:
-            outputs = outputs + ops.cast(self.beta, "float32")
+        gamma = None if self.gamma is None else ops.cast(self.gamma, "float32")
+        beta = None if self.beta is None else ops.cast(self.beta, "float32")
+        outputs = _normalize_and_modulate(inputs, self.epsilon, scale=gamma, offset=beta)
         return ops.cast(outputs, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
@@ -205,7 +215,6 @@ class AdaptiveInstanceNormalization(keras.layers.Layer):
 
     def call(self, inputs):
         features, style = inputs
-        normalized = _instance_normalize(features, self.epsilon)
         style = ops.cast(style, "float32")
         # [scale, bias] = w @ kernel + bias_vector, one value of each per channel and sample.
         modulation = ops.matmul(style, ops.cast(self.kernel, "float32")) + ops.cast(
@@ -213,7 +222,7 @@ class AdaptiveInstanceNormalization(keras.layers.Layer):
         )
         scale = modulation[:, None, None, : self.channels]
         bias = modulation[:, None, None, self.channels :]
-        outputs = normalized * (1.0 + scale) + bias
+        outputs = _normalize_and_modulate(features, self.epsilon, scale=1.0 + scale, offset=bias)
         return ops.cast(outputs, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
