@@ -16,6 +16,8 @@ INSTALL_REQUIRES = [
     "numpy==2.4.*",
     "matplotlib==3.11.*",
     "tensorboard==2.21.*",
+    # tensorflow-datasets 4.9.10 imports importlib_resources but declares it only for Python < 3.9.
+    "importlib_resources==7.*",
 ]
 
 setup(

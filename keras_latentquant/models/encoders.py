@@ -14,8 +14,8 @@ Two architectures, chosen by `architecture`:
   affine and a leaky ReLU (slope 0.2); then flatten, dense 256, dense 256 (both ReLU), linear head.
 - `"small"`: a fast variant for CPU runs: one conv per stage, kernel 4, stride 2, padding 1, leaky ReLU
   (slope 0.2), no normalisation; then flatten, dense 256 (ReLU), linear head. paper.md describes widths
-  64..512; the default here is (32, 64, 128, 256), four times cheaper, and `widths=(64, 128, 256, 512)`
-  restores the text's sizes.
+  64..512; the default here is (32, 64, 128, 256), about a quarter of the FLOPs, and
+  `widths=(64, 128, 256, 512)` restores the text's sizes.
 
 Convs that feed an instance normalisation have no bias: the normalisation subtracts the per-channel mean,
 so a bias there would have exactly zero gradient and only collect weight decay.

@@ -12,7 +12,7 @@ These are the pieces that paper.md section 3 (Architectures) names but Keras doe
 
 Instance normalisation, for a feature map `x` of shape `(batch, height, width, channels)`:
 `IN(x)[b, h, w, c] = (x[b, h, w, c] - mean_hw x[b, :, :, c]) / sqrt(var_hw x[b, :, :, c] + epsilon)`,
-with `epsilon = 1e-5` (the value of PyTorch's InstanceNorm2d and of Keras's GroupNormalization family).
+with `epsilon = 1e-5`, the default of PyTorch's InstanceNorm2d (Keras's GroupNormalization uses 1e-3).
 The statistics are always computed in float32, so the layers are safe under a `mixed_float16` policy.
 """
 
@@ -47,9 +47,9 @@ def _check_epsilon(epsilon):
 def _normalize_and_modulate(inputs, epsilon, scale=None, offset=None):
     """Float32 instance normalisation of a channels-last 4-D tensor, then an optional affine map.
 
-    Computes `IN(x) * scale + offset`, where `IN(x) = (x - mean_hw) / sqrt(var_hw + epsilon)`; the affine
-    map is folded into one multiplier and one addend per (sample, channel), so only two full-size
-    elementwise operations touch the feature map.
+    Computes `IN(x) * scale + offset`, where `IN(x) = (x - mean_hw) / sqrt(var_hw + epsilon)`; the
+    reciprocal standard deviation and `scale` are multiplied first, on the small per-(sample, channel)
+    tensor, so the full-size feature map is touched by one subtraction, one product and one sum.
 
     Args:
         inputs: tensor of shape `(batch, height, width, channels)`, any float dtype.
@@ -66,11 +66,12 @@ def _normalize_and_modulate(inputs, epsilon, scale=None, offset=None):
     multiplier = ops.rsqrt(variance + epsilon)
     if scale is not None:
         multiplier = multiplier * scale
-    # (x - mean) * multiplier + offset == x * multiplier + (offset - mean * multiplier)
-    addend = -mean * multiplier
+    # Subtracting the mean before scaling (rather than folding it into the offset) keeps full precision
+    # for maps whose mean is large next to their spread.
+    outputs = (inputs - mean) * multiplier
     if offset is not None:
-        addend = addend + offset
-    return inputs * multiplier + addend
+        outputs = outputs + offset
+    return outputs
 
 
 @keras.saving.register_keras_serializable(package="keras_latentquant")
@@ -271,17 +272,16 @@ class LearnedConstant(keras.layers.Layer):
 
     def __init__(self, shape, initializer=None, **kwargs):
         super().__init__(**kwargs)
+        message = f"`shape` must be a non-empty sequence of integers >= 1; received shape={shape!r}."
+        if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+            raise ValueError(message)
         try:
-            shape = tuple(int(size) for size in shape)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"`shape` must be a sequence of positive integers; received shape={shape!r}."
-            ) from None
-        if not shape or any(size < 1 for size in shape):
-            raise ValueError(
-                f"`shape` must be a non-empty sequence of positive integers; received shape={shape!r}."
-            )
-        self.constant_shape = shape
+            constant_shape = tuple(operator.index(size) for size in shape)
+        except TypeError:
+            raise ValueError(message) from None
+        if not constant_shape or any(size < 1 for size in constant_shape):
+            raise ValueError(message)
+        self.constant_shape = constant_shape
         if initializer is None:
             initializer = keras.initializers.RandomNormal(mean=0.0, stddev=1.0)
         self.initializer = keras.initializers.get(initializer)
