@@ -15,6 +15,8 @@ INSTALL_REQUIRES = [
     "scikit-learn==1.9.*",
     "numpy==2.4.*",
     "matplotlib==3.11.*",
+    "scipy==1.*",  # imported directly by the metrics (also a scikit-learn dependency)
+    "threadpoolctl==3.*",
     "tensorboard==2.21.*",
     # tensorflow-datasets 4.9.10 imports importlib_resources but declares it only for Python < 3.9.
     "importlib_resources==7.*",

@@ -45,7 +45,7 @@ class DisentanglementEvaluation(keras.callbacks.Callback):
             for key in ("infom", "infoe", "infoc", "psnr"):
                 logs[f"eval_{key}"] = scores[key]
         print(
-            f"[eval step {step}] InfoM {scores['infom']:.3f}  InfoE {scores['infoe']:.3f}  "
+            f"\n[eval step {step}] InfoM {scores['infom']:.3f}  InfoE {scores['infoe']:.3f}  "
             f"InfoC {scores['infoc']:.3f}  PSNR {scores['psnr']:.2f} dB  ({time.time() - start:.1f} s, "
             f"{len(self.images)} held-out samples, {scores['latents']} latents)",
             flush=True,
