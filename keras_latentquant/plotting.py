@@ -1,4 +1,4 @@
-"""Figures people look at: reconstruction grids, latent traversals (NMI heatmaps come with later metrics).
+"""Figures people look at: reconstruction grids, latent traversals, NMI heatmaps.
 
 Matplotlib with the non-interactive Agg backend, so figures render on machines without a screen.
 """
@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["save_reconstructions", "save_traversals", "save_image_grid"]
+__all__ = ["save_reconstructions", "save_traversals", "save_image_grid", "save_nmi_heatmap"]
 
 
 def _as_display(image: np.ndarray) -> np.ndarray:
@@ -101,3 +101,51 @@ def save_traversals(traversals: np.ndarray, path: str, row_labels=None, column_l
         The path written.
     """
     return save_image_grid(traversals, path, row_labels=row_labels, column_labels=column_labels, title=title)
+
+
+def save_nmi_heatmap(
+    nmi: np.ndarray,
+    path: str,
+    source_names: Sequence[str] | None = None,
+    active: Sequence[bool] | None = None,
+    title: str | None = None,
+) -> str:
+    """Saves the sources x latents normalised mutual information matrix as an annotated heatmap.
+
+    Args:
+        nmi: `(K, d)` NMI values in [0, 1].
+        path: output PNG path; its folder is created.
+        source_names: K row labels (default `s0`...).
+        active: d booleans; inactive latents are marked with a `*` in their column label.
+        title: optional title (e.g. the InfoM/InfoC scores).
+
+    Returns:
+        The path written.
+    """
+    nmi = np.asarray(nmi, dtype="float64")
+    if nmi.ndim != 2:
+        raise ValueError(f"nmi must be a (sources, latents) matrix; got shape {nmi.shape}.")
+    num_sources, num_latents = nmi.shape
+    source_names = list(source_names) if source_names is not None else [f"s{i}" for i in range(num_sources)]
+    if len(source_names) != num_sources:
+        raise ValueError(f"{len(source_names)} source names for {num_sources} NMI rows.")
+    columns = [f"z{j}" + ("" if active is None or active[j] else "*") for j in range(num_latents)]
+    figure, axis = plt.subplots(figsize=(0.55 * num_latents + 2.2, 0.5 * num_sources + 1.4))
+    image = axis.imshow(nmi, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    for i in range(num_sources):
+        for j in range(num_latents):
+            # Dark text on the bright end of viridis, light text on the dark end.
+            axis.text(j, i, f"{nmi[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                      color="black" if nmi[i, j] > 0.6 else "white")
+    axis.set_xticks(range(num_latents), columns, fontsize=8)
+    axis.set_yticks(range(num_sources), source_names, fontsize=8)
+    axis.set_xlabel("latent" + ("  (* inactive)" if active is not None and not all(active) else ""))
+    axis.set_ylabel("source")
+    figure.colorbar(image, ax=axis, fraction=0.03, label="NMI")
+    if title:
+        axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

@@ -21,3 +21,19 @@ if _cpus:
     except RuntimeError:
         # Already initialised by an earlier import: the strategy tests skip if only one CPU is visible.
         pass
+
+
+_MIRRORED_STRATEGY = None
+
+
+def shared_mirrored_strategy() -> tf.distribute.MirroredStrategy:
+    """One MirroredStrategy over the first 2 logical CPUs for the whole test session.
+
+    Several MirroredStrategy instances in one process draw collective-op instance keys that can
+    collide ("Shape mismatch in the collective instance ..."), so every test uses this one.
+    """
+    global _MIRRORED_STRATEGY
+    if _MIRRORED_STRATEGY is None:
+        devices = [device.name for device in tf.config.list_logical_devices("CPU")][:2]
+        _MIRRORED_STRATEGY = tf.distribute.MirroredStrategy(devices)
+    return _MIRRORED_STRATEGY

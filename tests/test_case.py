@@ -106,7 +106,9 @@ def check_mirrored_strategy(spec: LayerSpec) -> None:
     """Fit a tiny model holding the layer under MirroredStrategy over 2 logical CPUs."""
     devices = tf.config.list_logical_devices("CPU")
     assert len(devices) >= 2, "tests/conftest.py should have made 2 logical CPUs"
-    strategy = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+    from tests.conftest import shared_mirrored_strategy
+
+    strategy = shared_mirrored_strategy()
     rng = np.random.default_rng(4)
     inputs = spec.make_inputs((32,) + tuple(spec.input_shape[1:]), rng)
     with strategy.scope():

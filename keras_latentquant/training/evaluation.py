@@ -1,52 +1,95 @@
-"""Evaluation of a trained autoencoder on held-out samples: InfoMEC of its latents and PSNR.
+"""Evaluation of a trained autoencoder on labelled images: InfoMEC (and optionally DCI, MIG) and PSNR.
 
 QLAE latents are evaluated as discrete codes (plug-in mutual information), AE latents as continuous
-values (k-NN estimator), as the paper does for quantized and continuous representations.
+values (k-NN estimator), as the paper does for quantized and continuous representations. The trainer's
+callback scores InfoMEC and PSNR at every interval; `python -m keras_latentquant.evaluate` adds DCI and
+MIG through the same function.
 """
 
 from __future__ import annotations
+
+import time
+from typing import Sequence
 
 import keras
 import numpy as np
 
 from keras_latentquant.metrics import compute_infomec, psnr
-from keras_latentquant.models.autoencoders import encode
+from keras_latentquant.models.autoencoders import get_quantizer
 
-__all__ = ["evaluate_autoencoder", "reconstruct"]
+__all__ = ["evaluate_autoencoder", "reconstruct", "METRICS"]
+
+METRICS = ("infomec", "dci", "mig", "psnr")
 
 
-def reconstruct(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def reconstruct(model: keras.Model, images: np.ndarray, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
     """Reconstructions in [0, 1]: the sigmoid of the model's pixel logits."""
-    logits = model.predict(images, batch_size=batch_size, verbose=0)
+    logits = model.predict(images, batch_size=batch_size, verbose=verbose)
     return 1.0 / (1.0 + np.exp(-logits.astype("float64")))
 
 
 def evaluate_autoencoder(
-    model: keras.Model, images: np.ndarray, factors: np.ndarray, batch_size: int = 256
+    model: keras.Model,
+    images: np.ndarray,
+    factors: np.ndarray,
+    metrics: Sequence[str] = ("infomec", "psnr"),
+    dci_importance: str = "gbt",
+    batch_size: int = 256,
+    verbose: int = 0,
 ) -> dict:
-    """InfoM, InfoE, InfoC (and the NMI matrix) of the model's latents, and reconstruction PSNR.
+    """Disentanglement metrics of the model's latents and reconstruction PSNR.
 
     Args:
         model: a QLAE or AE from `keras_latentquant.models`.
-        images: held-out float images `(N, H, W, C)` in [0, 1].
+        images: float images `(N, H, W, C)` in [0, 1].
         factors: their integer factor labels `(N, K)`.
+        metrics: any of `infomec`, `dci`, `mig`, `psnr`.
+        dci_importance: `gbt` or `linear` importance for DCI.
         batch_size: inference batch size.
+        verbose: 1 shows Keras progress bars while encoding and reconstructing.
 
     Returns:
-        Dict with floats `infom`, `infoe`, `infoc`, `psnr`, the lists `nmi` (K x d) and `active` (d),
-        and `latents` = "codes" or "continuous" saying which latents were scored.
+        Dict with the requested floats (`infom`, `infoe`, `infoc`; `dci_d`, `dci_c`, `dci_i`; `mig`;
+        `psnr`), for InfoMEC the lists `nmi` (K x d) and `active` (d), `latents` = "codes" or
+        "continuous" saying which latents were scored, and `seconds` per metric.
     """
-    latents = encode(model, images, batch_size=batch_size)
-    if "codes" in latents:
-        scored, discrete, kind = latents["codes"], True, "codes"
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise ValueError(f"Unknown metrics {unknown}; valid: {list(METRICS)}.")
+    seconds = {}
+    start = time.time()
+    continuous = model.get_layer("encoder").predict(images, batch_size=batch_size, verbose=verbose)
+    quantizer = get_quantizer(model)
+    if quantizer is not None:
+        latents = keras.ops.convert_to_numpy(quantizer.encode_codes(continuous))
+        kind, discrete = "codes", True
     else:
-        scored, discrete, kind = latents["continuous"], False, "continuous"
-    result = compute_infomec(factors, scored, discrete_latents=discrete)
-    reconstructions = reconstruct(model, images, batch_size=batch_size)
-    return {
-        **result.as_dict(),
-        "psnr": float(psnr(images, reconstructions)),
-        "nmi": np.round(result.nmi, 4).tolist(),
-        "active": result.active.tolist(),
-        "latents": kind,
-    }
+        latents, kind, discrete = continuous, "continuous", False
+    seconds["encode"] = time.time() - start
+    result: dict = {"latents": kind, "num_samples": int(len(images))}
+
+    if "infomec" in metrics:
+        start = time.time()
+        infomec = compute_infomec(factors, latents, discrete_latents=discrete)
+        result.update(infomec.as_dict())
+        result["nmi"] = np.round(infomec.nmi, 4).tolist()
+        result["active"] = infomec.active.tolist()
+        seconds["infomec"] = time.time() - start
+    if "dci" in metrics:
+        from keras_latentquant.metrics.dci import compute_dci
+
+        start = time.time()
+        result.update(compute_dci(factors, latents.astype("float64"), importance=dci_importance).as_dict())
+        seconds["dci"] = time.time() - start
+    if "mig" in metrics:
+        from keras_latentquant.metrics.mig import compute_mig
+
+        start = time.time()
+        result.update(compute_mig(factors, latents).as_dict())
+        seconds["mig"] = time.time() - start
+    if "psnr" in metrics:
+        start = time.time()
+        result["psnr"] = float(psnr(images, reconstruct(model, images, batch_size, verbose)))
+        seconds["psnr"] = time.time() - start
+    result["seconds"] = {key: round(value, 2) for key, value in seconds.items()}
+    return result

@@ -97,7 +97,7 @@ def build_model(config: TrainConfig, image_shape, num_latents: int) -> keras.Mod
     return model
 
 
-def _write_json(path: str, payload) -> None:
+def write_json_atomic(path: str, payload) -> None:
     # Write to a temporary file in the same folder, then rename: a reader never sees half a file.
     folder = os.path.dirname(os.path.abspath(path))
     with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp", encoding="utf-8") as handle:
@@ -171,7 +171,7 @@ def train(config: TrainConfig) -> dict:
     spec = get_dataset_spec(config.dataset)
     num_latents = config.num_latents or 2 * spec.num_factors
     os.makedirs(config.output_dir, exist_ok=True)
-    _write_json(os.path.join(config.output_dir, "config.json"), dataclasses.asdict(config))
+    write_json_atomic(os.path.join(config.output_dir, "config.json"), dataclasses.asdict(config))
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy, config.tpu)
 
@@ -254,7 +254,7 @@ def train(config: TrainConfig) -> dict:
         "history": {key: [float(v) for v in values] for key, values in history.history.items()},
         "factor_names": list(spec.factor_names),
     }
-    _write_json(os.path.join(config.output_dir, "metrics.json"), metrics)
+    write_json_atomic(os.path.join(config.output_dir, "metrics.json"), metrics)
     print(
         "\nfinal ({steps} steps, {n} held-out samples): InfoM {infom:.3f}  InfoE {infoe:.3f}  "
         "InfoC {infoc:.3f}  PSNR {psnr:.2f} dB".format(steps=config.steps, n=len(eval_images), **final)

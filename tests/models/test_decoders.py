@@ -311,7 +311,9 @@ def test_decoder_trains_under_mirrored_strategy():
     devices = [device.name for device in tf.config.list_logical_devices("CPU")][:2]
     if len(devices) < 2:
         pytest.skip("needs two logical CPUs (configured in tests/conftest.py)")
-    strategy = tf.distribute.MirroredStrategy(devices)
+    from tests.conftest import shared_mirrored_strategy
+
+    strategy = shared_mirrored_strategy()
     with strategy.scope():
         decoder = build_decoder(**TINY)
         decoder.compile(
