@@ -23,8 +23,8 @@ def data_dir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("tfds"))
 
 
-@pytest.mark.parametrize("model", ["qlae", "ae"])
-def test_smoke_run_writes_outputs(model, tmp_path, data_dir):
+@pytest.mark.parametrize("model, strategy", [("qlae", "default"), ("ae", "default"), ("qlae", "mirrored")])
+def test_smoke_run_writes_outputs(model, strategy, tmp_path, data_dir):
     flagfile = tmp_path / "smoke.flags"
     flagfile.write_text(
         "\n".join(
@@ -42,7 +42,9 @@ def test_smoke_run_writes_outputs(model, tmp_path, data_dir):
         )
     )
     output_dir = tmp_path / "run"
-    completed = _run([f"--flagfile={flagfile}", f"--model={model}", f"--output_dir={output_dir}"], tmp_path)
+    completed = _run(
+        [f"--flagfile={flagfile}", f"--model={model}", f"--strategy={strategy}", f"--output_dir={output_dir}"], tmp_path
+    )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
     for name in ["metrics.json", "model.keras", "reconstructions.png", "traversals.png", "config.json",
                  "evaluations.jsonl", os.path.join("checkpoints", "latest.keras")]:
