@@ -17,6 +17,8 @@ INSTALL_REQUIRES = [
     "matplotlib==3.11.*",
     "scipy==1.*",  # imported directly by the metrics (also a scikit-learn dependency)
     "threadpoolctl==3.*",
+    "h5py==3.*",  # reads the real Shapes3D .h5
+    "pillow==13.*",  # reads the real Falcor3D / Isaac3D PNGs
     "tensorboard==2.21.*",
     # tensorflow-datasets 4.9.10 imports importlib_resources but declares it only for Python < 3.9.
     "importlib_resources==7.*",

@@ -14,7 +14,14 @@ import dataclasses
 import tensorflow_datasets as tfds
 
 from keras_latentquant.datasets import dsprites_render
+from keras_latentquant.datasets import shapes3d_render
 from keras_latentquant.datasets.procedural_dsprites import ProceduralDsprites
+from keras_latentquant.datasets.procedural_shapes3d import ProceduralShapes3d
+from keras_latentquant.datasets.real import dsprites as real_dsprites
+from keras_latentquant.datasets.real import falcor3d as real_falcor3d
+from keras_latentquant.datasets.real import isaac3d as real_isaac3d
+from keras_latentquant.datasets.real import mpi3d as real_mpi3d
+from keras_latentquant.datasets.real import shapes3d as real_shapes3d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +66,55 @@ DATASETS: dict[str, DatasetSpec] = {
         image_shape=dsprites_render.IMAGE_SHAPE,
         builder=ProceduralDsprites,
         default_config=ProceduralDsprites.DEFAULT_BUILDER_CONFIG_NAME,
+    ),
+    "procedural_shapes3d": DatasetSpec(
+        name="procedural_shapes3d",
+        factor_names=shapes3d_render.FACTOR_NAMES,
+        factor_sizes=shapes3d_render.FACTOR_SIZES,
+        image_shape=shapes3d_render.IMAGE_SHAPE,
+        builder=ProceduralShapes3d,
+        default_config=ProceduralShapes3d.DEFAULT_BUILDER_CONFIG_NAME,
+    ),
+    # Builders of the real release files, read from TFDS's manual directory (never downloaded).
+    "real_dsprites": DatasetSpec(
+        name="real_dsprites",
+        factor_names=real_dsprites.FACTOR_NAMES,
+        factor_sizes=real_dsprites.FACTOR_SIZES,
+        image_shape=real_dsprites.IMAGE_SHAPE,
+        builder=real_dsprites.RealDsprites,
+        default_config=real_dsprites.RealDsprites.DEFAULT_BUILDER_CONFIG_NAME,
+    ),
+    "real_shapes3d": DatasetSpec(
+        name="real_shapes3d",
+        factor_names=real_shapes3d.FACTOR_NAMES,
+        factor_sizes=real_shapes3d.FACTOR_SIZES,
+        image_shape=real_shapes3d.IMAGE_SHAPE,
+        builder=real_shapes3d.RealShapes3d,
+        default_config=real_shapes3d.RealShapes3d.DEFAULT_BUILDER_CONFIG_NAME,
+    ),
+    "real_mpi3d": DatasetSpec(
+        name="real_mpi3d",
+        factor_names=real_mpi3d.FACTOR_NAMES,
+        factor_sizes=real_mpi3d.FACTOR_SIZES,
+        image_shape=real_mpi3d.IMAGE_SHAPE,
+        builder=real_mpi3d.RealMpi3d,
+        default_config=real_mpi3d.RealMpi3d.DEFAULT_BUILDER_CONFIG_NAME,
+    ),
+    "real_falcor3d": DatasetSpec(
+        name="real_falcor3d",
+        factor_names=real_falcor3d.FACTOR_NAMES,
+        factor_sizes=real_falcor3d.FACTOR_SIZES,
+        image_shape=real_falcor3d.IMAGE_SHAPE,
+        builder=real_falcor3d.RealFalcor3d,
+        default_config=real_falcor3d.RealFalcor3d.DEFAULT_BUILDER_CONFIG_NAME,
+    ),
+    "real_isaac3d": DatasetSpec(
+        name="real_isaac3d",
+        factor_names=real_isaac3d.FACTOR_NAMES,
+        factor_sizes=real_isaac3d.FACTOR_SIZES,
+        image_shape=real_isaac3d.IMAGE_SHAPE,
+        builder=real_isaac3d.RealIsaac3d,
+        default_config=real_isaac3d.RealIsaac3d.DEFAULT_BUILDER_CONFIG_NAME,
     ),
 }
 
