@@ -80,9 +80,14 @@ def main(argv):
         config.validate()
     except ValueError as error:
         raise app.UsageError(str(error)) from None
+    from keras_latentquant.datasets.real import ManualFileFormatError, ManualFileNotFoundError
     from keras_latentquant.training.run import train
 
-    train(config)
+    try:
+        train(config)
+    except (ManualFileNotFoundError, ManualFileFormatError) as error:
+        # A user's data problem, not a bug: the message says what is expected and where.
+        sys.exit(f"error: {error}")
 
 
 if __name__ == "__main__":

@@ -23,13 +23,21 @@ def data_dir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("tfds"))
 
 
-@pytest.mark.parametrize("model, strategy", [("qlae", "default"), ("ae", "default"), ("qlae", "mirrored")])
-def test_smoke_run_writes_outputs(model, strategy, tmp_path, data_dir):
+@pytest.mark.parametrize(
+    "model, strategy, dataset",
+    [
+        ("qlae", "default", "procedural_dsprites"),
+        ("ae", "default", "procedural_dsprites"),
+        ("qlae", "mirrored", "procedural_dsprites"),
+        ("qlae", "default", "procedural_shapes3d"),
+    ],
+)
+def test_smoke_run_writes_outputs(model, strategy, dataset, tmp_path, data_dir):
     flagfile = tmp_path / "smoke.flags"
     flagfile.write_text(
         "\n".join(
             [
-                "--dataset=procedural_dsprites",
+                f"--dataset={dataset}",
                 "--dataset_config=tiny",
                 f"--data_dir={data_dir}",
                 "--architecture=small",
@@ -51,10 +59,11 @@ def test_smoke_run_writes_outputs(model, strategy, tmp_path, data_dir):
         assert (output_dir / name).exists(), name
     assert any((output_dir / "logs").rglob("events.out.tfevents.*")), "no TensorBoard events"
     metrics = json.loads((output_dir / "metrics.json").read_text())
-    assert metrics["model"] == model and metrics["steps"] == 6 and metrics["num_latents"] == 10
+    num_factors = 5 if dataset == "procedural_dsprites" else 6
+    assert metrics["model"] == model and metrics["steps"] == 6 and metrics["num_latents"] == 2 * num_factors
     for key in ("infom", "infoe", "infoc", "psnr"):
         assert 0.0 <= metrics["final"][key] <= (100.0 if key == "psnr" else 1.0)
-    assert len(metrics["final"]["nmi"]) == 5 and len(metrics["final"]["nmi"][0]) == 10
+    assert len(metrics["final"]["nmi"]) == num_factors and len(metrics["final"]["nmi"][0]) == 2 * num_factors
     assert metrics["final"]["latents"] == ("codes" if model == "qlae" else "continuous")
     assert len(metrics["history"]["loss"]) == 2
     assert "InfoM" in completed.stdout and "PSNR" in completed.stdout
@@ -82,3 +91,14 @@ def test_unknown_dataset_names_the_valid_ones(tmp_path):
     completed = _run(["--dataset=mnist", f"--output_dir={tmp_path / 'run'}"], tmp_path, timeout=120)
     assert completed.returncode != 0
     assert "procedural_dsprites" in completed.stderr
+
+
+def test_real_dataset_without_its_file_says_where_to_put_it(tmp_path):
+    completed = _run(
+        ["--dataset=real_shapes3d", f"--data_dir={tmp_path / 'tfds'}", f"--output_dir={tmp_path / 'run'}"],
+        tmp_path,
+        timeout=120,
+    )
+    assert completed.returncode != 0
+    assert "3dshapes.h5" in completed.stderr and "downloads/manual" in completed.stderr
+    assert "Traceback" not in completed.stderr
