@@ -1,0 +1,129 @@
+"""Evaluate a trained model's latents against ground-truth factors: InfoMEC, DCI, MIG and PSNR.
+
+    python -m keras_latentquant.evaluate --model=runs/quickstart --dataset=procedural_dsprites \\
+        --num_samples=10000 --output_dir=runs/quickstart/evaluation
+
+`--model` is a `.keras` file or a training output folder (its `model.keras`, else
+`checkpoints/latest.keras`). Images are encoded with a progress bar; QLAE latents are scored as their
+integer codes (discrete), AE latents as continuous values. Prints a table, writes `evaluation.json` and
+`nmi_heatmap.png` (sources x latents, annotated) into `--output_dir`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+__all__ = ["resolve_model_path", "format_table"]
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "A .keras file, or a training output folder holding model.keras.")
+flags.DEFINE_string("dataset", "procedural_dsprites", "Registered dataset name.")
+flags.DEFINE_string("dataset_config", None, "Builder config (default: the dataset's).")
+flags.DEFINE_string("data_dir", None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
+flags.DEFINE_string("split", None, "TFDS split to score (default: the last --num_samples examples of train, "
+                    "the trainer's held-out slice).")
+flags.DEFINE_integer("num_samples", 10_000, "Number of samples to encode and score.", lower_bound=10)
+flags.DEFINE_string("output_dir", None, "Where to write evaluation.json and nmi_heatmap.png "
+                    "(default: <model folder>/evaluation).")
+flags.DEFINE_enum("dci_importance", "gbt", ["gbt", "linear"], "DCI importance: gradient-boosted trees or linear.")
+flags.DEFINE_integer("batch_size", 256, "Encoding batch size.", lower_bound=1)
+
+
+def resolve_model_path(path: str) -> str:
+    """The `.keras` file a `--model` argument names (a file, or a training output folder)."""
+    if os.path.isdir(path):
+        for candidate in ("model.keras", os.path.join("checkpoints", "latest.keras")):
+            if os.path.isfile(os.path.join(path, candidate)):
+                return os.path.join(path, candidate)
+        raise FileNotFoundError(
+            f"No model in folder {path!r}: expected model.keras or checkpoints/latest.keras there "
+            "(what trainers/qlae.py writes), or pass the path of a .keras file."
+        )
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--model {path!r} does not exist; pass a .keras file or a training output folder.")
+    if not path.endswith(".keras"):
+        raise ValueError(f"--model {path!r} is not a .keras file; pass a .keras file or a training output folder.")
+    return path
+
+
+ROWS = [
+    ("InfoM", "infom"), ("InfoE", "infoe"), ("InfoC", "infoc"),
+    ("DCI D", "dci_d"), ("DCI C", "dci_c"), ("DCI I", "dci_i"),
+    ("MIG", "mig"), ("PSNR (dB)", "psnr"),
+]
+
+
+def format_table(scores: dict) -> str:
+    """A two-column text table of the scores."""
+    lines = ["metric       value", "-----------  -------"]
+    lines += [f"{label:<11}  {scores[key]:7.3f}" for label, key in ROWS]
+    return "\n".join(lines)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments (flags need --): {' '.join(argv[1:])}")
+    if not FLAGS.model:
+        raise app.UsageError("--model is required: a .keras file or a training output folder.")
+    logging.set_verbosity(logging.WARNING)
+    try:
+        model_path = resolve_model_path(FLAGS.model)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(str(error)) from None
+
+    import keras
+
+    from keras_latentquant import plotting
+    from keras_latentquant.datasets import get_dataset_spec
+    from keras_latentquant.datasets.pipeline import load_arrays
+    from keras_latentquant.datasets.real import ManualFileFormatError, ManualFileNotFoundError
+    from keras_latentquant.training.evaluation import METRICS, evaluate_autoencoder
+    from keras_latentquant.training.run import write_json_atomic
+
+    try:
+        spec = get_dataset_spec(FLAGS.dataset)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    model = keras.saving.load_model(model_path)
+    model_shape = tuple(model.input_shape[1:])
+    if model_shape != tuple(spec.image_shape):
+        raise app.UsageError(
+            f"The model takes images of shape {model_shape} but {FLAGS.dataset} has {tuple(spec.image_shape)}; "
+            "evaluate it on the dataset it was trained on."
+        )
+    split = FLAGS.split or f"train[-{FLAGS.num_samples}:]"
+    try:
+        images, factors = load_arrays(
+            FLAGS.dataset, FLAGS.dataset_config, split=split, data_dir=FLAGS.data_dir, max_examples=FLAGS.num_samples
+        )
+    except (ManualFileNotFoundError, ManualFileFormatError) as error:
+        sys.exit(f"error: {error}")
+    print(f"model {model_path}; data {FLAGS.dataset} split {split}: {len(images)} samples", flush=True)
+    scores = evaluate_autoencoder(
+        model, images, factors, metrics=METRICS, dci_importance=FLAGS.dci_importance,
+        batch_size=FLAGS.batch_size, verbose=1,
+    )
+
+    output_dir = FLAGS.output_dir or os.path.join(os.path.dirname(os.path.abspath(model_path)), "evaluation")
+    os.makedirs(output_dir, exist_ok=True)
+    write_json_atomic(
+        os.path.join(output_dir, "evaluation.json"),
+        {"model": model_path, "dataset": FLAGS.dataset, "split": split, "factor_names": list(spec.factor_names), **scores},
+    )
+    plotting.save_nmi_heatmap(
+        scores["nmi"], os.path.join(output_dir, "nmi_heatmap.png"), source_names=spec.factor_names,
+        active=scores["active"],
+        title=f"NMI ({scores['latents']} latents): InfoM {scores['infom']:.2f}, InfoC {scores['infoc']:.2f}",
+    )
+    print(format_table(scores))
+    print(f"wrote {os.path.join(output_dir, 'evaluation.json')} and {os.path.join(output_dir, 'nmi_heatmap.png')}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,65 @@
+"""`python -m keras_latentquant.evaluate` on a model the trainer wrote: table, JSON, heatmap, errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(arguments, cwd, timeout=600):
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    return subprocess.run(
+        [sys.executable, *arguments], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=environment
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("evaluate")
+    data_dir, output_dir = folder / "tfds", folder / "run"
+    completed = _run(
+        [os.path.join(ROOT, "trainers", "qlae.py"), "--dataset_config=tiny", f"--data_dir={data_dir}",
+         "--architecture=small", "--batch_size=16", "--steps=4", "--eval_interval=4", "--eval_samples=200",
+         "--verbose=0", f"--output_dir={output_dir}"],
+        folder,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return folder, data_dir, output_dir
+
+
+def test_evaluate_prints_table_and_writes_json_and_heatmap(trained):
+    folder, data_dir, output_dir = trained
+    completed = _run(
+        ["-m", "keras_latentquant.evaluate", f"--model={output_dir}", "--dataset_config=tiny",
+         f"--data_dir={data_dir}", "--num_samples=300", "--dci_importance=linear"],
+        folder,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for label in ("InfoM", "InfoE", "InfoC", "DCI D", "DCI C", "DCI I", "MIG", "PSNR"):
+        assert label in completed.stdout
+    evaluation = json.loads((output_dir / "evaluation" / "evaluation.json").read_text())
+    assert evaluation["num_samples"] == 300 and evaluation["latents"] == "codes"
+    for key in ("infom", "infoe", "infoc", "dci_d", "dci_c", "dci_i", "mig"):
+        assert 0.0 <= evaluation[key] <= 1.0, key
+    assert len(evaluation["nmi"]) == 5 and evaluation["factor_names"][0] == "shape"
+    assert (output_dir / "evaluation" / "nmi_heatmap.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--model=/nonexistent/model.keras"], "does not exist"),
+        (["--dataset=procedural_shapes3d"], "takes images of shape (64, 64, 1)"),
+        (["--dataset=mnist"], "procedural_dsprites"),
+    ],
+)
+def test_evaluate_errors_name_the_problem(trained, arguments, message):
+    folder, data_dir, output_dir = trained
+    base = [f"--model={output_dir}", "--dataset_config=tiny", f"--data_dir={data_dir}", "--num_samples=50"]
+    completed = _run(["-m", "keras_latentquant.evaluate", *base, *arguments], folder, timeout=300)
+    assert completed.returncode != 0
+    assert message in completed.stdout + completed.stderr
