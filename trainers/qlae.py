@@ -15,14 +15,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_latentquant.training.config import ARCHITECTURES, MODELS, STRATEGIES, TrainConfig  # noqa: E402
+from keras_latentquant.training.config import ARCHITECTURES, STRATEGIES, TrainConfig  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", "runs/qlae", "Folder for checkpoints, logs, metrics.json and figures.")
 flags.DEFINE_string("dataset", "procedural_dsprites", "Registered dataset name.")
 flags.DEFINE_string("dataset_config", None, "Builder config, e.g. sample_50k, full, tiny (default: the dataset's).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
-flags.DEFINE_enum("model", "qlae", MODELS, "qlae (quantized latents) or ae (continuous latents, baseline).")
+flags.DEFINE_string("model", "qlae", "Model: qlae (default), ae, or any registered baseline or ablation "
+                    "(see keras_latentquant/models/registry.py; an unknown name lists them).")
 flags.DEFINE_enum("architecture", "paper", ARCHITECTURES, "Encoder/decoder: the paper's, or a small fast one.")
 flags.DEFINE_integer("num_latents", None, "Latent dimensions (default: twice the number of factors).", lower_bound=1)
 flags.DEFINE_list("num_values", ["10"], "Codebook values per latent: one int, or one per latent (comma list).")

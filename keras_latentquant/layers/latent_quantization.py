@@ -249,6 +249,14 @@ class LatentQuantization(keras.layers.Layer):
         codes = ops.clip(codes, 0, ops.cast(self._num_values_array, "int32") - 1)
         return self._gather(codes)
 
+    def evaluation_latents(self, inputs):
+        """The representation disentanglement metrics score: the integer codes (discrete).
+
+        Returns:
+            `(codes, True)`.
+        """
+        return self.encode_codes(inputs), True
+
     def sample_codes(self, batch_size: int, seed=None):
         """Codes drawn uniformly and independently per dimension over each codebook (for GANs).
 

@@ -2,10 +2,11 @@
 
 from keras_latentquant.models.autoencoders import (
     DEFAULT_WEIGHT_DECAY,
-    MODEL_BUILDERS,
     build_ae,
+    build_autoencoder,
     build_qlae,
     encode,
+    get_bottleneck,
     get_quantizer,
 )
 from keras_latentquant.models.decoders import build_decoder
@@ -14,12 +15,13 @@ from keras_latentquant.models.losses import ImageBinaryCrossentropy
 
 __all__ = [
     "DEFAULT_WEIGHT_DECAY",
-    "MODEL_BUILDERS",
     "ImageBinaryCrossentropy",
     "build_ae",
+    "build_autoencoder",
     "build_decoder",
     "build_encoder",
     "build_qlae",
     "encode",
+    "get_bottleneck",
     "get_quantizer",
 ]

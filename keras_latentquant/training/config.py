@@ -6,11 +6,10 @@ import dataclasses
 import json
 from typing import Sequence
 
-__all__ = ["TrainConfig", "STRATEGIES", "ARCHITECTURES", "MODELS"]
+__all__ = ["TrainConfig", "STRATEGIES", "ARCHITECTURES"]
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 ARCHITECTURES = ("paper", "small")
-MODELS = ("qlae", "ae")
 
 
 @dataclasses.dataclass
@@ -22,12 +21,12 @@ class TrainConfig:
         dataset: registered dataset name.
         dataset_config: builder config (None: the dataset's default).
         data_dir: TFDS data directory (None: TFDS default).
-        model: `qlae` or `ae`.
+        model: a registered model name (`keras_latentquant.models.registry.MODELS`).
         architecture: `paper` or `small`.
         num_latents: latent dimensions (None: twice the dataset's number of factors).
         num_values: codebook values per dimension (QLAE).
         quantization_weight, commitment_weight: quantizer loss weights (QLAE).
-        weight_decay: decoupled weight decay (None: 0.1 for QLAE, 0 for AE).
+        weight_decay: decoupled weight decay (None: the model's default, 0.1 for QLAE, 0 for AE).
         learning_rate: Adam learning rate.
         batch_size: global batch size.
         steps: total training steps.
@@ -66,9 +65,10 @@ class TrainConfig:
         """Checks every field; raises ValueError naming the field, its value and what is valid."""
         from keras_latentquant.datasets.registry import get_dataset_spec
 
+        from keras_latentquant.models.registry import get_model_spec
+
         get_dataset_spec(self.dataset)  # raises ValueError listing the registered names
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}; got {self.model!r}.")
+        get_model_spec(self.model)  # likewise
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}; got {self.architecture!r}.")
         if self.strategy not in STRATEGIES:

@@ -1,7 +1,8 @@
 """Evaluation of a trained autoencoder on labelled images: InfoMEC (and optionally DCI, MIG) and PSNR.
 
-QLAE latents are evaluated as discrete codes (plug-in mutual information), AE latents as continuous
-values (k-NN estimator), as the paper does for quantized and continuous representations. The trainer's
+Each model's bottleneck says which representation is scored (`models.autoencoders.encode`): QLAE
+latents as discrete codes (plug-in mutual information), AE latents as continuous values (k-NN
+estimator), as the paper does for quantized and continuous representations. The trainer's
 callback scores InfoMEC and PSNR at every interval; `python -m keras_latentquant.evaluate` adds DCI and
 MIG through the same function.
 """
@@ -15,7 +16,7 @@ import keras
 import numpy as np
 
 from keras_latentquant.metrics import compute_infomec, psnr
-from keras_latentquant.models.autoencoders import get_quantizer
+from keras_latentquant.models.autoencoders import encode
 
 __all__ = ["evaluate_autoencoder", "reconstruct", "METRICS"]
 
@@ -58,13 +59,9 @@ def evaluate_autoencoder(
         raise ValueError(f"Unknown metrics {unknown}; valid: {list(METRICS)}.")
     seconds = {}
     start = time.time()
-    continuous = model.get_layer("encoder").predict(images, batch_size=batch_size, verbose=verbose)
-    quantizer = get_quantizer(model)
-    if quantizer is not None:
-        latents = keras.ops.convert_to_numpy(quantizer.encode_codes(continuous))
-        kind, discrete = "codes", True
-    else:
-        latents, kind, discrete = continuous, "continuous", False
+    encoded = encode(model, images, batch_size=batch_size, verbose=verbose)
+    latents, discrete = encoded["latents"], encoded["discrete"]
+    kind = "codes" if discrete else "continuous"
     seconds["encode"] = time.time() - start
     result: dict = {"latents": kind, "num_samples": int(len(images))}
 

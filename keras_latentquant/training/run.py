@@ -21,12 +21,12 @@ import tensorflow as tf
 from keras_latentquant import plotting
 from keras_latentquant.datasets import get_dataset_spec
 from keras_latentquant.datasets.pipeline import get_builder, load_arrays, load_dataset
-from keras_latentquant.models.autoencoders import DEFAULT_WEIGHT_DECAY, build_ae, build_qlae, get_quantizer
+from keras_latentquant.models.autoencoders import decoder_latents, get_quantizer
+from keras_latentquant.models.registry import OPTION_DEFAULTS
+from keras_latentquant.models.registry import build_model as registry_build_model
 from keras_latentquant.training.callbacks import DisentanglementEvaluation
 from keras_latentquant.training.config import TrainConfig
-from keras_latentquant.models.losses import ImageBinaryCrossentropy
 from keras_latentquant.training.evaluation import evaluate_autoencoder, reconstruct
-from keras_latentquant.training.optimizers import build_optimizer
 
 __all__ = ["train", "make_strategy", "build_model", "save_traversals"]
 
@@ -64,37 +64,18 @@ def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
 
 
 def build_model(config: TrainConfig, image_shape, num_latents: int) -> keras.Model:
-    """The compiled model a config asks for."""
-    weight_decay = (
-        DEFAULT_WEIGHT_DECAY[config.model] if config.weight_decay is None else config.weight_decay
-    )
-    if config.model == "qlae":
-        model = build_qlae(
-            image_shape=image_shape,
-            num_latents=num_latents,
-            num_values=config.num_values,
-            architecture=config.architecture,
-            quantization_weight=config.quantization_weight,
-            commitment_weight=config.commitment_weight,
-            learning_rate=config.learning_rate,
-            weight_decay=weight_decay,
-            compile=False,
-        )
-    else:
-        model = build_ae(
-            image_shape=image_shape,
-            num_latents=num_latents,
-            architecture=config.architecture,
-            learning_rate=config.learning_rate,
-            weight_decay=weight_decay,
-            compile=False,
-        )
-    model.compile(
-        optimizer=build_optimizer(learning_rate=config.learning_rate, weight_decay=weight_decay),
-        loss=ImageBinaryCrossentropy(),
+    """The compiled model a config asks for (see `keras_latentquant.models.registry`)."""
+    options = {name: getattr(config, name) for name in OPTION_DEFAULTS if hasattr(config, name)}
+    return registry_build_model(
+        config.model,
+        image_shape=image_shape,
+        num_latents=num_latents,
+        architecture=config.architecture,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
         jit_compile=config.jit_compile,
+        **options,
     )
-    return model
 
 
 def write_json_atomic(path: str, payload) -> None:
@@ -110,7 +91,8 @@ def save_traversals(model: keras.Model, image: np.ndarray, path: str, num_steps:
     """Decodes one image's latent with each dimension stepped through its values, and saves the grid.
 
     QLAE: dimension `j` takes each of its codebook values in turn (the others keep the image's code).
-    AE: dimension `j` sweeps `num_steps` evenly spaced values over `latent_range[j]` (min, max).
+    Other models: decoder input `j` sweeps `num_steps` evenly spaced values over `latent_range[j]`
+    (min, max), the others kept at the image's values.
 
     Args:
         model: a QLAE or AE.
@@ -122,15 +104,15 @@ def save_traversals(model: keras.Model, image: np.ndarray, path: str, num_steps:
     Returns:
         The path written.
     """
-    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
-    latent = encoder.predict(image[None], verbose=0)[0]
+    decoder = model.get_layer("decoder")
+    latent = decoder_latents(model, image[None])[0]
     quantizer = get_quantizer(model)
     num_latents = latent.shape[-1]
     if quantizer is not None:
         counts = quantizer.values_per_dimension
         steps = max(counts)
         codebook = keras.ops.convert_to_numpy(quantizer.codebook)
-        base = keras.ops.convert_to_numpy(quantizer.decode_codes(quantizer.encode_codes(latent[None])))[0]
+        base = latent
         # One row per dimension; a dimension with fewer values repeats its last one.
         grid = np.repeat(base[None, None], num_latents, axis=0).repeat(steps, axis=1)
         for j in range(num_latents):
@@ -240,8 +222,8 @@ def train(config: TrainConfig) -> dict:
     )
     latent_range = None
     if get_quantizer(model) is None:
-        continuous = model.get_layer("encoder").predict(eval_images[:2000], verbose=0)
-        latent_range = np.stack([continuous.min(0), continuous.max(0)])
+        decoder_inputs = decoder_latents(model, eval_images[:2000])
+        latent_range = np.stack([decoder_inputs.min(0), decoder_inputs.max(0)])
     save_traversals(model, eval_images[0], os.path.join(config.output_dir, "traversals.png"), latent_range=latent_range)
 
     metrics = {

@@ -70,7 +70,7 @@ def test_full_qlae_keras_round_trip(tmp_path):
     assert get_quantizer(reloaded).values_per_dimension == [3, 4, 5, 6]
     assert isinstance(reloaded.optimizer, DecoupledWeightDecayAdam)
     before, after = encode(model, images), encode(reloaded, images)
-    for key in ("continuous", "codes", "quantized"):
+    for key in ("continuous", "codes", "quantized", "latents"):
         np.testing.assert_array_equal(before[key], after[key])
 
 
@@ -83,4 +83,6 @@ def test_encode_returns_codes_on_the_grid():
     codebook = keras.ops.convert_to_numpy(get_quantizer(model).codebook)
     for j in range(3):
         assert set(np.round(latents["quantized"][:, j], 6)) <= set(np.round(codebook[j], 6))
-    assert set(encode(build_ae(num_latents=3, architecture="small"), images)) == {"continuous"}
+    assert latents["discrete"] and np.array_equal(latents["latents"], latents["codes"])
+    ae_latents = encode(build_ae(num_latents=3, architecture="small"), images)
+    assert set(ae_latents) == {"encoder_outputs", "latents", "discrete"} and not ae_latents["discrete"]

@@ -76,7 +76,7 @@ def test_smoke_run_writes_outputs(model, strategy, dataset, tmp_path, data_dir):
     [
         (["--no_such_flag=1"], "no_such_flag"),
         (["--steps=10", "--eval_interval=4"], "multiple of eval_interval"),
-        (["--model=vae"], "model"),
+        (["--model=no_such_model"], "Registered models"),
         (["--batch_size=abc"], "batch_size"),
         (["--flagfile=/nonexistent/quick.flags"], "nonexistent"),
     ],
