@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any, Callable, Sequence
 
 import keras
+import numpy as np
 
 from keras_latentquant.layers import LatentQuantization
 from keras_latentquant.models.autoencoders import build_autoencoder
@@ -33,7 +34,9 @@ class ModelSpec:
     Attributes:
         name: registry name (the trainer's `--model`).
         description: one line for `--help` and tables.
-        make_bottleneck: `(num_latents, options) -> layer or None`.
+        make_bottleneck: `(num_latents, options, image_shape) -> layer or None`. Loss terms that are
+            per image (a KL in nats, say) must be scaled by `1 / prod(image_shape)` to match the
+            per-pixel reconstruction loss; `pixel_scale(image_shape)` gives it.
         encoder_outputs_per_latent: encoder head width per latent (2 for means and log-variances).
         default_weight_decay: decoupled weight decay when the user sets none.
         options: the option names it reads (documentation, and the trainer's per-model help).
@@ -41,13 +44,22 @@ class ModelSpec:
 
     name: str
     description: str
-    make_bottleneck: Callable[[int, dict], keras.layers.Layer | None]
+    make_bottleneck: Callable[[int, dict, tuple], keras.layers.Layer | None]
     encoder_outputs_per_latent: int = 1
     default_weight_decay: float = 0.0
     options: tuple[str, ...] = ()
 
 
-def _latent_quantization(num_latents: int, options: dict) -> LatentQuantization:
+def pixel_scale(image_shape: Sequence[int]) -> float:
+    """1 / number of pixel values: turns a per-image loss into the units of the per-pixel BCE."""
+    return 1.0 / float(np.prod(image_shape))
+
+
+def _no_bottleneck(num_latents: int, options: dict, image_shape) -> None:
+    return None
+
+
+def _latent_quantization(num_latents: int, options: dict, image_shape) -> LatentQuantization:
     return LatentQuantization(
         num_values=options["num_values"],
         quantization_weight=options["quantization_weight"],
@@ -64,12 +76,12 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("qlae", "quantized-latent autoencoder (latent quantization + weight decay 0.1)",
                   _latent_quantization, default_weight_decay=0.1, options=_QLAE_OPTIONS),
         ModelSpec("ae", "plain autoencoder: continuous latents, no weight decay",
-                  lambda num_latents, options: None),
+                  _no_bottleneck),
         # The paper's ablations: each ingredient of QLAE alone.
         ModelSpec("qlae_no_weight_decay", "ablation: latent quantization without weight decay",
                   _latent_quantization, default_weight_decay=0.0, options=_QLAE_OPTIONS),
         ModelSpec("ae_weight_decay", "ablation: weight decay 0.1 without quantization",
-                  lambda num_latents, options: None, default_weight_decay=0.1),
+                  _no_bottleneck, default_weight_decay=0.1),
     ]
 }
 
@@ -116,7 +128,7 @@ def build_model(
     if unknown:
         raise ValueError(f"Unknown model options {unknown}; known options: {sorted(OPTION_DEFAULTS)}.")
     merged = {**OPTION_DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
-    bottleneck = spec.make_bottleneck(num_latents, merged)
+    bottleneck = spec.make_bottleneck(num_latents, merged, tuple(image_shape))
     if bottleneck is not None and bottleneck.name != "latent_quantization":
         bottleneck.name = "bottleneck"
     return build_autoencoder(
