@@ -1,4 +1,5 @@
-"""Train a QLAE (or the AE baseline) and score it for disentanglement.
+"""Train a QLAE (or any registered baseline or ablation: --model=ae, vae, beta_vae, beta_tcvae, ard_vae,
+bioae, vqvae, fsq, qlae_no_weight_decay, ae_weight_decay) and score it for disentanglement.
 
     python trainers/qlae.py --flagfile=trainers/flags/quickstart.flags
     python trainers/qlae.py --flagfile=trainers/flags/quickstart.flags --model=ae --output_dir=runs/ae
@@ -30,6 +31,15 @@ flags.DEFINE_list("num_values", ["10"], "Codebook values per latent: one int, or
 flags.DEFINE_float("quantization_weight", 0.01, "Weight of the codebook loss.", lower_bound=0.0)
 flags.DEFINE_float("commitment_weight", 0.01, "Weight of the commitment loss.", lower_bound=0.0)
 flags.DEFINE_float("weight_decay", None, "Decoupled weight decay (default: 0.1 for qlae, 0 for ae).", lower_bound=0.0)
+flags.DEFINE_float("beta", None, "VAE family: KL weight (default 1 for vae/ard_vae, 4 for beta_vae).", lower_bound=0.0)
+flags.DEFINE_float("total_correlation_weight", 6.0, "beta_tcvae: total-correlation weight.", lower_bound=0.0)
+flags.DEFINE_float("activity_weight", 0.1, "bioae: activity energy weight.", lower_bound=0.0)
+flags.DEFINE_integer("vq_num_codes", 64, "vqvae: codewords in the shared codebook.", lower_bound=2)
+flags.DEFINE_integer("vq_vector_dim", 2, "vqvae: size of each quantized latent vector.", lower_bound=1)
+flags.DEFINE_bool("vq_ema", False, "vqvae: update the codebook by exponential moving averages.")
+flags.DEFINE_float("vq_dead_code_threshold", 0.0, "vqvae: reinitialise codes used less than this (0: off).",
+                   lower_bound=0.0)
+flags.DEFINE_integer("fsq_levels", 10, "fsq: levels per latent dimension.", lower_bound=2)
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_integer("batch_size", 128, "Global batch size.", lower_bound=1)
 flags.DEFINE_integer("steps", 200_000, "Training steps (a multiple of --eval_interval).", lower_bound=1)
@@ -59,6 +69,14 @@ def config_from_flags() -> TrainConfig:
         quantization_weight=FLAGS.quantization_weight,
         commitment_weight=FLAGS.commitment_weight,
         weight_decay=FLAGS.weight_decay,
+        beta=FLAGS.beta,
+        total_correlation_weight=FLAGS.total_correlation_weight,
+        activity_weight=FLAGS.activity_weight,
+        vq_num_codes=FLAGS.vq_num_codes,
+        vq_vector_dim=FLAGS.vq_vector_dim,
+        vq_ema=FLAGS.vq_ema,
+        vq_dead_code_threshold=FLAGS.vq_dead_code_threshold,
+        fsq_levels=FLAGS.fsq_levels,
         learning_rate=FLAGS.learning_rate,
         batch_size=FLAGS.batch_size,
         steps=FLAGS.steps,

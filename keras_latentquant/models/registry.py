@@ -21,9 +21,24 @@ __all__ = ["ModelSpec", "MODELS", "OPTION_DEFAULTS", "build_model", "get_model_s
 # Model options and their defaults (paper values where the paper gives one). A model reads the ones it
 # needs; the trainer exposes each as a flag of the same name.
 OPTION_DEFAULTS: dict[str, Any] = {
+    # QLAE (paper section 1)
     "num_values": 10,
     "quantization_weight": 0.01,
     "commitment_weight": 0.01,
+    # VAE family: KL weight (1: VAE; > 1: beta-VAE), beta-TCVAE total-correlation weight and the
+    # dataset size its minibatch-weighted-sampling estimator needs.
+    "beta": None,
+    "total_correlation_weight": 6.0,
+    "dataset_size": None,
+    # BioAE: activity energy weight (the weight energy is the decoupled weight decay).
+    "activity_weight": 0.1,
+    # VQ-VAE: one shared codebook of vq_num_codes vectors of vq_vector_dim; EMA updates; dead codes.
+    "vq_num_codes": 64,
+    "vq_vector_dim": 2,
+    "vq_ema": False,
+    "vq_dead_code_threshold": 0.0,
+    # FSQ: levels per latent dimension (an int for all).
+    "fsq_levels": 10,
 }
 
 
@@ -68,6 +83,56 @@ def _latent_quantization(num_latents: int, options: dict, image_shape) -> Latent
     )
 
 
+def _gaussian_posterior(beta_default: float, with_total_correlation: bool):
+    def make(num_latents: int, options: dict, image_shape):
+        from keras_latentquant.layers.gaussian_posterior import GaussianPosterior
+
+        if with_total_correlation and not options["dataset_size"]:
+            raise ValueError(
+                "beta_tcvae needs dataset_size (the number of training examples) for its "
+                "minibatch-weighted-sampling estimator; the trainer sets it from the dataset."
+            )
+        return GaussianPosterior(
+            beta=beta_default if options["beta"] is None else options["beta"],
+            total_correlation_weight=options["total_correlation_weight"] if with_total_correlation else 0.0,
+            dataset_size=options["dataset_size"] if with_total_correlation else None,
+            loss_scale=pixel_scale(image_shape),
+        )
+
+    return make
+
+
+def _ard_gaussian_posterior(num_latents: int, options: dict, image_shape):
+    from keras_latentquant.layers.ard_gaussian_posterior import ARDGaussianPosterior
+
+    return ARDGaussianPosterior(
+        beta=1.0 if options["beta"] is None else options["beta"], loss_scale=pixel_scale(image_shape)
+    )
+
+
+def _nonnegative_latents(num_latents: int, options: dict, image_shape):
+    from keras_latentquant.layers.nonnegative_latents import NonNegativeLatents
+
+    return NonNegativeLatents(activity_weight=options["activity_weight"], loss_scale=pixel_scale(image_shape))
+
+
+def _vector_quantization(num_latents: int, options: dict, image_shape):
+    from keras_latentquant.layers.vector_quantization import VectorQuantization
+
+    return VectorQuantization(
+        num_codes=options["vq_num_codes"],
+        vector_dim=options["vq_vector_dim"],
+        ema=options["vq_ema"],
+        dead_code_threshold=options["vq_dead_code_threshold"],
+    )
+
+
+def _finite_scalar_quantization(num_latents: int, options: dict, image_shape):
+    from keras_latentquant.layers.finite_scalar_quantization import FiniteScalarQuantization
+
+    return FiniteScalarQuantization(levels=options["fsq_levels"])
+
+
 _QLAE_OPTIONS = ("num_values", "quantization_weight", "commitment_weight")
 
 MODELS: dict[str, ModelSpec] = {
@@ -82,6 +147,22 @@ MODELS: dict[str, ModelSpec] = {
                   _latent_quantization, default_weight_decay=0.0, options=_QLAE_OPTIONS),
         ModelSpec("ae_weight_decay", "ablation: weight decay 0.1 without quantization",
                   _no_bottleneck, default_weight_decay=0.1),
+        ModelSpec("vae", "VAE: diagonal Gaussian posterior, KL to N(0, I)",
+                  _gaussian_posterior(1.0, False), encoder_outputs_per_latent=2, options=("beta",)),
+        ModelSpec("beta_vae", "beta-VAE: VAE with the KL weighted by beta (default 4)",
+                  _gaussian_posterior(4.0, False), encoder_outputs_per_latent=2, options=("beta",)),
+        ModelSpec("beta_tcvae", "beta-TCVAE: total-correlation penalty, minibatch-weighted sampling",
+                  _gaussian_posterior(1.0, True), encoder_outputs_per_latent=2,
+                  options=("total_correlation_weight", "dataset_size")),
+        ModelSpec("ard_vae", "ARD-VAE: prior variances estimated from the data switch unused axes off",
+                  _ard_gaussian_posterior, encoder_outputs_per_latent=2, options=("beta",)),
+        ModelSpec("bioae", "BioAE: non-negative latents, activity energy, weight energy (decay 0.01)",
+                  _nonnegative_latents, default_weight_decay=0.01, options=("activity_weight",)),
+        ModelSpec("vqvae", "VQ-VAE: one shared codebook of vectors for every latent group",
+                  _vector_quantization,
+                  options=("vq_num_codes", "vq_vector_dim", "vq_ema", "vq_dead_code_threshold")),
+        ModelSpec("fsq", "finite scalar quantization: fixed per-dimension grid, weight decay 0.1",
+                  _finite_scalar_quantization, default_weight_decay=0.1, options=("fsq_levels",)),
     ]
 }
 

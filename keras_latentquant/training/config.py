@@ -27,6 +27,11 @@ class TrainConfig:
         num_values: codebook values per dimension (QLAE).
         quantization_weight, commitment_weight: quantizer loss weights (QLAE).
         weight_decay: decoupled weight decay (None: the model's default, 0.1 for QLAE, 0 for AE).
+        beta: KL weight of the VAE family (None: 1 for vae/ard_vae, 4 for beta_vae).
+        total_correlation_weight: beta-TCVAE's total-correlation weight.
+        activity_weight: BioAE's activity energy weight.
+        vq_num_codes, vq_vector_dim, vq_ema, vq_dead_code_threshold: VQ-VAE codebook options.
+        fsq_levels: levels per latent of finite scalar quantization.
         learning_rate: Adam learning rate.
         batch_size: global batch size.
         steps: total training steps.
@@ -50,6 +55,14 @@ class TrainConfig:
     quantization_weight: float = 0.01
     commitment_weight: float = 0.01
     weight_decay: float | None = None
+    beta: float | None = None
+    total_correlation_weight: float = 6.0
+    activity_weight: float = 0.1
+    vq_num_codes: int = 64
+    vq_vector_dim: int = 2
+    vq_ema: bool = False
+    vq_dead_code_threshold: float = 0.0
+    fsq_levels: int = 10
     learning_rate: float = 1e-3
     batch_size: int = 128
     steps: int = 200_000

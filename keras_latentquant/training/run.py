@@ -21,7 +21,7 @@ import tensorflow as tf
 from keras_latentquant import plotting
 from keras_latentquant.datasets import get_dataset_spec
 from keras_latentquant.datasets.pipeline import get_builder, load_arrays, load_dataset
-from keras_latentquant.models.autoencoders import decoder_latents, get_quantizer
+from keras_latentquant.models.autoencoders import decoder_latents, get_bottleneck, get_quantizer
 from keras_latentquant.models.registry import OPTION_DEFAULTS
 from keras_latentquant.models.registry import build_model as registry_build_model
 from keras_latentquant.training.callbacks import DisentanglementEvaluation
@@ -63,9 +63,10 @@ def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
     raise ValueError(f"Unknown strategy {name!r}; valid: default, mirrored, multi_worker, tpu.")
 
 
-def build_model(config: TrainConfig, image_shape, num_latents: int) -> keras.Model:
+def build_model(config: TrainConfig, image_shape, num_latents: int, dataset_size: int | None = None) -> keras.Model:
     """The compiled model a config asks for (see `keras_latentquant.models.registry`)."""
     options = {name: getattr(config, name) for name in OPTION_DEFAULTS if hasattr(config, name)}
+    options["dataset_size"] = dataset_size
     return registry_build_model(
         config.model,
         image_shape=image_shape,
@@ -180,7 +181,7 @@ def train(config: TrainConfig) -> dict:
     )
 
     with strategy.scope():
-        model = build_model(config, spec.image_shape, num_latents)
+        model = build_model(config, spec.image_shape, num_latents, dataset_size=total - config.eval_samples)
     steps_per_epoch = config.eval_interval
     evaluation = DisentanglementEvaluation(
         eval_images, eval_factors, steps_per_epoch, os.path.join(config.output_dir, "evaluations.jsonl")
@@ -236,6 +237,12 @@ def train(config: TrainConfig) -> dict:
         "history": {key: [float(v) for v in values] for key, values in history.history.items()},
         "factor_names": list(spec.factor_names),
     }
+    bottleneck = get_bottleneck(model)
+    if hasattr(bottleneck, "active_axes"):
+        # ARD-VAE: which latent axes its data-estimated prior kept switched on.
+        active_axes = [bool(a) for a in keras.ops.convert_to_numpy(bottleneck.active_axes())]
+        metrics["active_axes"] = active_axes
+        print(f"active latent axes: {[j for j, on in enumerate(active_axes) if on]} of {len(active_axes)}")
     write_json_atomic(os.path.join(config.output_dir, "metrics.json"), metrics)
     print(
         "\nfinal ({steps} steps, {n} held-out samples): InfoM {infom:.3f}  InfoE {infoe:.3f}  "
