@@ -103,7 +103,11 @@ def check_jit_compile(spec: LayerSpec) -> None:
 
 
 def check_mirrored_strategy(spec: LayerSpec) -> None:
-    """Fit a tiny model holding the layer under MirroredStrategy over 2 logical CPUs."""
+    """Fit a tiny model `Dense -> layer` under MirroredStrategy over 2 logical CPUs.
+
+    The Dense layer in front gives layers without weights of their own (a Gaussian posterior, a fixed
+    grid) gradients to carry, so the check exercises the layer's forward and backward pass in replica
+    context either way."""
     devices = tf.config.list_logical_devices("CPU")
     assert len(devices) >= 2, "tests/conftest.py should have made 2 logical CPUs"
     from tests.conftest import shared_mirrored_strategy
@@ -113,7 +117,9 @@ def check_mirrored_strategy(spec: LayerSpec) -> None:
     inputs = spec.make_inputs((32,) + tuple(spec.input_shape[1:]), rng)
     with strategy.scope():
         layer = spec.layer_class(**spec.default_kwargs)
-        model = _model_around(layer, spec.input_shape)
+        model_inputs = keras.Input(spec.input_shape[1:])
+        front = keras.layers.Dense(spec.input_shape[-1], name="front")
+        model = keras.Model(model_inputs, layer(front(model_inputs)))
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
     targets = np.zeros_like(keras.ops.convert_to_numpy(model(inputs)))
     before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]

@@ -1,5 +1,13 @@
-"""Keras layers of keras-latentquant."""
+"""Keras layers of keras-latentquant: the latent quantizer and the bottlenecks of the baselines."""
 
+from keras_latentquant.layers.ard_gaussian_posterior import ARDGaussianPosterior
+from keras_latentquant.layers.gaussian_posterior import GaussianPosterior
 from keras_latentquant.layers.latent_quantization import LatentQuantization
+from keras_latentquant.layers.nonnegative_latents import NonNegativeLatents
 
-__all__ = ["LatentQuantization"]
+__all__ = [
+    "ARDGaussianPosterior",
+    "GaussianPosterior",
+    "LatentQuantization",
+    "NonNegativeLatents",
+]

@@ -97,6 +97,7 @@ def _gaussian_posterior(beta_default: float, with_total_correlation: bool):
             total_correlation_weight=options["total_correlation_weight"] if with_total_correlation else 0.0,
             dataset_size=options["dataset_size"] if with_total_correlation else None,
             loss_scale=pixel_scale(image_shape),
+            name="bottleneck",
         )
 
     return make
@@ -106,14 +107,17 @@ def _ard_gaussian_posterior(num_latents: int, options: dict, image_shape):
     from keras_latentquant.layers.ard_gaussian_posterior import ARDGaussianPosterior
 
     return ARDGaussianPosterior(
-        beta=1.0 if options["beta"] is None else options["beta"], loss_scale=pixel_scale(image_shape)
+        beta=1.0 if options["beta"] is None else options["beta"], loss_scale=pixel_scale(image_shape),
+        name="bottleneck",
     )
 
 
 def _nonnegative_latents(num_latents: int, options: dict, image_shape):
     from keras_latentquant.layers.nonnegative_latents import NonNegativeLatents
 
-    return NonNegativeLatents(activity_weight=options["activity_weight"], loss_scale=pixel_scale(image_shape))
+    return NonNegativeLatents(
+        activity_weight=options["activity_weight"], loss_scale=pixel_scale(image_shape), name="bottleneck"
+    )
 
 
 def _vector_quantization(num_latents: int, options: dict, image_shape):
@@ -124,13 +128,14 @@ def _vector_quantization(num_latents: int, options: dict, image_shape):
         vector_dim=options["vq_vector_dim"],
         ema=options["vq_ema"],
         dead_code_threshold=options["vq_dead_code_threshold"],
+        name="bottleneck",
     )
 
 
 def _finite_scalar_quantization(num_latents: int, options: dict, image_shape):
     from keras_latentquant.layers.finite_scalar_quantization import FiniteScalarQuantization
 
-    return FiniteScalarQuantization(levels=options["fsq_levels"])
+    return FiniteScalarQuantization(levels=options["fsq_levels"], name="bottleneck")
 
 
 _QLAE_OPTIONS = ("num_values", "quantization_weight", "commitment_weight")
@@ -209,9 +214,9 @@ def build_model(
     if unknown:
         raise ValueError(f"Unknown model options {unknown}; known options: {sorted(OPTION_DEFAULTS)}.")
     merged = {**OPTION_DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    # Factories name their layer "bottleneck" (QLAE's keeps "latent_quantization") at construction:
+    # a layer's metric names are fixed then.
     bottleneck = spec.make_bottleneck(num_latents, merged, tuple(image_shape))
-    if bottleneck is not None and bottleneck.name != "latent_quantization":
-        bottleneck.name = "bottleneck"
     return build_autoencoder(
         bottleneck,
         image_shape=image_shape,

@@ -5,9 +5,22 @@ import inspect
 import keras
 
 import keras_latentquant.layers as layers_module
-from tests.layers import test_latent_quantization
+from tests.layers import (
+    test_ard_gaussian_posterior,
+    test_gaussian_posterior,
+    test_latent_quantization,
+    test_nonnegative_latents,
+)
 
-SPECS = {spec.layer_class: spec for spec in [test_latent_quantization.SPEC]}
+SPECS = {
+    spec.layer_class: spec
+    for spec in [
+        test_latent_quantization.SPEC,
+        test_gaussian_posterior.SPEC,
+        test_ard_gaussian_posterior.SPEC,
+        test_nonnegative_latents.SPEC,
+    ]
+}
 
 
 def test_every_public_layer_has_a_test_spec():
