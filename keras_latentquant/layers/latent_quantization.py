@@ -177,8 +177,9 @@ class LatentQuantization(keras.layers.Layer):
         )
         self._update_metrics(codes, quantization_loss, commitment_loss)
 
-        # Straight-through: forward value q, gradient of the identity with respect to z.
-        outputs = latents + ops.stop_gradient(quantized - latents)
+        # Straight-through: forward value exactly q, gradient of the identity with respect to z.
+        # (Written sg(q) + (z - sg(z)) rather than z + sg(q - z), which can miss q by an ulp.)
+        outputs = ops.stop_gradient(quantized) + (latents - ops.stop_gradient(latents))
         outputs = ops.cast(outputs, self.compute_dtype)
         if return_codes:
             return outputs, codes

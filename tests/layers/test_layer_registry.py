@@ -7,9 +7,11 @@ import keras
 import keras_latentquant.layers as layers_module
 from tests.layers import (
     test_ard_gaussian_posterior,
+    test_finite_scalar_quantization,
     test_gaussian_posterior,
     test_latent_quantization,
     test_nonnegative_latents,
+    test_vector_quantization,
 )
 
 SPECS = {
@@ -19,6 +21,8 @@ SPECS = {
         test_gaussian_posterior.SPEC,
         test_ard_gaussian_posterior.SPEC,
         test_nonnegative_latents.SPEC,
+        test_vector_quantization.SPEC,
+        test_finite_scalar_quantization.SPEC,
     ]
 }
 
