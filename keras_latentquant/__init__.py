@@ -7,6 +7,10 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from keras_latentquant import layers  # noqa: E402
 from keras_latentquant.layers import LatentQuantization  # noqa: E402
 
+# Importing the models registers every custom object a saved model refers to (architecture layers,
+# loss, optimizer), so `import keras_latentquant` is all `keras.saving.load_model` needs.
+from keras_latentquant import models  # noqa: E402
+
 __version__ = "0.1.0"
 
-__all__ = ["LatentQuantization", "layers", "__version__"]
+__all__ = ["LatentQuantization", "layers", "models", "__version__"]

@@ -86,3 +86,25 @@ def test_encode_returns_codes_on_the_grid():
     assert latents["discrete"] and np.array_equal(latents["latents"], latents["codes"])
     ae_latents = encode(build_ae(num_latents=3, architecture="small"), images)
     assert set(ae_latents) == {"encoder_outputs", "latents", "discrete"} and not ae_latents["discrete"]
+
+
+def test_saved_model_loads_in_a_fresh_process_after_importing_the_package(tmp_path):
+    # A user's script: `import keras_latentquant` must register every custom object of a saved model.
+    import subprocess
+    import sys
+
+    model = build_qlae(num_latents=3, architecture="small")
+    path = os.path.join(tmp_path, "qlae.keras")
+    model.save(path)
+    script = (
+        "import keras, keras_latentquant, numpy as np\n"
+        f"model = keras.saving.load_model({path!r})\n"
+        "print(model.predict(np.zeros((1, 64, 64, 1), 'float32'), verbose=0).shape)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "(1, 64, 64, 1)" in completed.stdout
