@@ -42,6 +42,8 @@ import functools
 
 import numpy as np
 
+from keras_latentquant.datasets import factor_grid
+
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
 SHAPE_NAMES = ("cube", "cylinder", "sphere", "capsule")
@@ -101,8 +103,7 @@ def factor_indices_to_flat_index(factor_indices: np.ndarray) -> np.ndarray:
     Returns:
         int64 array `[N]` of flat indices in `[0, NUM_IMAGES)`, row-major over the factors.
     """
-    factor_indices = _validate_factor_indices(factor_indices)
-    return np.ravel_multi_index(tuple(factor_indices.T), FACTOR_SIZES).astype(np.int64)
+    return factor_grid.factor_indices_to_flat_index(factor_indices, FACTOR_NAMES, FACTOR_SIZES)
 
 
 def flat_index_to_factor_indices(flat_index: np.ndarray) -> np.ndarray:
@@ -114,18 +115,7 @@ def flat_index_to_factor_indices(flat_index: np.ndarray) -> np.ndarray:
     Returns:
         int64 array `[N, 6]` of factor indices in `FACTOR_NAMES` order.
     """
-    flat_index = np.asarray(flat_index)
-    if flat_index.ndim != 1 or not np.issubdtype(flat_index.dtype, np.integer):
-        raise ValueError(
-            f"flat_index must be a 1-D integer array, got shape {flat_index.shape} and dtype "
-            f"{flat_index.dtype}."
-        )
-    if flat_index.size and (flat_index.min() < 0 or flat_index.max() >= NUM_IMAGES):
-        raise ValueError(
-            f"flat_index values must lie in [0, {NUM_IMAGES}), got range "
-            f"[{flat_index.min()}, {flat_index.max()}]."
-        )
-    return np.stack(np.unravel_index(flat_index, FACTOR_SIZES), axis=1).astype(np.int64)
+    return factor_grid.flat_index_to_factor_indices(flat_index, FACTOR_SIZES)
 
 
 def factor_indices_to_values(factor_indices: np.ndarray) -> np.ndarray:
@@ -228,25 +218,7 @@ def render_shapes3d(
 
 
 def _validate_factor_indices(factor_indices: np.ndarray) -> np.ndarray:
-    factor_indices = np.asarray(factor_indices)
-    if factor_indices.ndim != 2 or factor_indices.shape[1] != len(FACTOR_NAMES):
-        raise ValueError(
-            f"factor_indices must have shape [N, {len(FACTOR_NAMES)}] (columns {FACTOR_NAMES}), "
-            f"got shape {factor_indices.shape}."
-        )
-    if not np.issubdtype(factor_indices.dtype, np.integer):
-        raise ValueError(f"factor_indices must be integers, got dtype {factor_indices.dtype}.")
-    if factor_indices.size:
-        sizes = np.asarray(FACTOR_SIZES)
-        bad = (factor_indices < 0) | (factor_indices >= sizes)
-        if bad.any():
-            column = int(np.argwhere(bad)[0, 1])
-            raise ValueError(
-                f"factor_indices column {column} ({FACTOR_NAMES[column]}) must lie in "
-                f"[0, {FACTOR_SIZES[column]}), got values in "
-                f"[{factor_indices[:, column].min()}, {factor_indices[:, column].max()}]."
-            )
-    return factor_indices.astype(np.int64, copy=False)
+    return factor_grid.validate_factor_indices(factor_indices, FACTOR_NAMES, FACTOR_SIZES)
 
 
 def _validate_supersample(supersample: int) -> None:

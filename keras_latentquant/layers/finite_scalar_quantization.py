@@ -21,6 +21,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_latentquant.layers.codebook_usage import usage_statistics
+
 __all__ = ["FiniteScalarQuantization"]
 
 
@@ -163,17 +165,10 @@ class FiniteScalarQuantization(keras.layers.Layer):
         return outputs
 
     def _update_metrics(self, codes):
-        # Usage of each dimension's levels over every leading axis: p_jk = count_jk / N.
+        # Usage of each dimension's values over every leading axis.
         flat_codes = ops.reshape(codes, (-1, self.num_latents))
         counts = ops.sum(ops.one_hot(flat_codes, self.max_levels, dtype="float32"), axis=0)
-        probabilities = counts / ops.maximum(ops.sum(counts, axis=-1, keepdims=True), 1.0)
-        # perplexity_j = exp(-sum_k p_jk log p_jk), with 0 log 0 = 0.
-        entropy = -ops.sum(
-            ops.where(probabilities > 0, probabilities * ops.log(ops.maximum(probabilities, 1e-12)), 0.0),
-            axis=-1,
-        )
-        perplexity = ops.exp(entropy)
-        used_fraction = ops.sum(ops.cast(counts > 0, "float32"), axis=-1) / self._levels_array
+        perplexity, used_fraction = usage_statistics(counts, self._levels_array)
         self.perplexity_tracker.update_state(ops.mean(perplexity))
         self.usage_tracker.update_state(ops.mean(used_fraction))
         for j, tracker in enumerate(self.dimension_perplexity_trackers):

@@ -22,6 +22,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_latentquant.layers.codebook_usage import usage_statistics
+
 __all__ = ["VectorQuantization"]
 
 
@@ -356,14 +358,11 @@ class VectorQuantization(keras.layers.Layer):
     def _update_metrics(self, one_hot, quantization_loss, commitment_loss):
         self.quantization_loss_tracker.update_state(quantization_loss)
         self.commitment_loss_tracker.update_state(commitment_loss)
-        counts = ops.sum(one_hot, axis=0)
-        probabilities = counts / ops.maximum(ops.sum(counts), 1.0)
-        # perplexity = exp(-sum_k p_k log p_k), with 0 log 0 = 0.
-        entropy = -ops.sum(
-            ops.where(probabilities > 0, probabilities * ops.log(ops.maximum(probabilities, 1e-12)), 0.0)
-        )
-        self.perplexity_tracker.update_state(ops.exp(entropy))
-        self.usage_tracker.update_state(ops.mean(ops.cast(counts > 0, "float32")))
+        # One shared codebook: usage over every vector of the batch.
+        counts = ops.sum(ops.reshape(one_hot, (-1, self.num_codes)), axis=0)
+        perplexity, used_fraction = usage_statistics(counts, float(self.num_codes))
+        self.perplexity_tracker.update_state(perplexity)
+        self.usage_tracker.update_state(used_fraction)
 
     # ------------------------------------------------------------------ codes
     def encode_codes(self, inputs):
