@@ -151,23 +151,30 @@ class LatentQuantization(keras.layers.Layer):
         return math.prod(self.values_per_dimension)
 
     # ------------------------------------------------------------------ maths
-    def _nearest(self, latents):
-        """Returns (codes, quantized values) of float32 latents, both of shape (..., d)."""
+    def _codes(self, latents):
+        """Index of the nearest value of each dimension's codebook, for float32 latents (..., d)."""
         # |z_j - v_j[k]| for every dimension j and value k: (..., d, n_max); padding gets +inf.
         distances = ops.abs(ops.expand_dims(latents, -1) - self.codebook)
         distances = ops.where(self._valid_values, distances, ops.cast(np.inf, "float32"))
-        codes = ops.cast(ops.argmin(distances, axis=-1), "int32")
-        return codes, self._gather(codes)
+        return ops.cast(ops.argmin(distances, axis=-1), "int32")
 
-    def _gather(self, codes):
+    def _nearest(self, latents):
+        """Returns (codes, one-hot codes, quantized values) of float32 latents of shape (..., d)."""
+        codes = self._codes(latents)
+        one_hot = ops.one_hot(codes, self.max_num_values, dtype="float32")
+        return codes, one_hot, self._contract(one_hot)
+
+    def _contract(self, one_hot):
         # q_j = v_j[k_j], as a one-hot contraction: vectorized over batch and dimensions, and
         # differentiable with respect to the codebook (each selected value gets its gradient).
-        one_hot = ops.one_hot(codes, self.max_num_values, dtype="float32")
         return ops.sum(one_hot * self.codebook, axis=-1)
+
+    def _gather(self, codes):
+        return self._contract(ops.one_hot(codes, self.max_num_values, dtype="float32"))
 
     def call(self, inputs, return_codes=False):
         latents = ops.cast(inputs, "float32")
-        codes, quantized = self._nearest(latents)
+        codes, one_hot, quantized = self._nearest(latents)
 
         # Codebook loss pulls the values towards the (fixed) encodings; commitment loss pulls the
         # encodings towards the (fixed) values. Both from the raw tensors, never from the
@@ -177,7 +184,7 @@ class LatentQuantization(keras.layers.Layer):
         self.add_loss(
             self.quantization_weight * quantization_loss + self.commitment_weight * commitment_loss
         )
-        self._update_metrics(codes, quantization_loss, commitment_loss)
+        self._update_metrics(one_hot, quantization_loss, commitment_loss)
 
         # Straight-through: forward value exactly q, gradient of the identity with respect to z.
         # (Written sg(q) + (z - sg(z)) rather than z + sg(q - z), which can miss q by an ulp.)
@@ -187,12 +194,12 @@ class LatentQuantization(keras.layers.Layer):
             return outputs, codes
         return outputs
 
-    def _update_metrics(self, codes, quantization_loss, commitment_loss):
+    def _update_metrics(self, one_hot, quantization_loss, commitment_loss):
         self.quantization_loss_tracker.update_state(quantization_loss)
         self.commitment_loss_tracker.update_state(commitment_loss)
-        # Usage of each dimension's values over every leading axis.
-        flat_codes = ops.reshape(codes, (-1, self.num_latents))
-        counts = ops.sum(ops.one_hot(flat_codes, self.max_num_values, dtype="float32"), axis=0)
+        # Usage of each dimension's values over every leading axis (reusing the call's one-hot codes).
+        one_hot = ops.stop_gradient(one_hot)
+        counts = ops.sum(ops.reshape(one_hot, (-1, self.num_latents, self.max_num_values)), axis=0)
         perplexity, used_fraction = usage_statistics(counts, self._num_values_array)
         self.perplexity_tracker.update_state(ops.mean(perplexity))
         self.usage_tracker.update_state(ops.mean(used_fraction))
@@ -210,8 +217,7 @@ class LatentQuantization(keras.layers.Layer):
             int32 tensor of the same shape, entry `k_j` in `[0, n_j)`.
         """
         self._ensure_built(inputs)
-        codes, _ = self._nearest(ops.cast(inputs, "float32"))
-        return codes
+        return self._codes(ops.cast(inputs, "float32"))
 
     def decode_codes(self, codes):
         """Codebook values of integer codes: the inverse of `encode_codes` on the codebook grid.

@@ -238,7 +238,7 @@ def encode(model: keras.Model, images, batch_size: int = 256, verbose: int = 0) 
             "evaluation_latents(encoder_outputs) method, so its representation cannot be scored."
         )
     if isinstance(bottleneck, LatentQuantization):
-        codes = keras.ops.convert_to_numpy(bottleneck.encode_codes(outputs))
+        codes = result["latents"]  # evaluation_latents already gave the codes
         result.update(
             continuous=outputs, codes=codes, quantized=keras.ops.convert_to_numpy(bottleneck.decode_codes(codes))
         )

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from keras_latentquant.layers import LatentQuantization
-from keras_latentquant.models.autoencoders import build_autoencoder
+from keras_latentquant.models.autoencoders import DEFAULT_WEIGHT_DECAY, build_autoencoder
 
 __all__ = ["ModelSpec", "MODELS", "OPTION_DEFAULTS", "build_model", "get_model_spec"]
 
@@ -144,9 +144,9 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
         ModelSpec("qlae", "quantized-latent autoencoder (latent quantization + weight decay 0.1)",
-                  _latent_quantization, default_weight_decay=0.1, options=_QLAE_OPTIONS),
+                  _latent_quantization, default_weight_decay=DEFAULT_WEIGHT_DECAY["qlae"], options=_QLAE_OPTIONS),
         ModelSpec("ae", "plain autoencoder: continuous latents, no weight decay",
-                  _no_bottleneck),
+                  _no_bottleneck, default_weight_decay=DEFAULT_WEIGHT_DECAY["ae"]),
         # The paper's ablations: each ingredient of QLAE alone.
         ModelSpec("qlae_no_weight_decay", "ablation: latent quantization without weight decay",
                   _latent_quantization, default_weight_decay=0.0, options=_QLAE_OPTIONS),
