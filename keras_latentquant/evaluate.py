@@ -5,8 +5,10 @@
 
 `--model` is a `.keras` file or a training output folder (its `model.keras`, else
 `checkpoints/latest.keras`). Images are encoded with a progress bar; QLAE latents are scored as their
-integer codes (discrete), AE latents as continuous values. Prints a table, writes `evaluation.json` and
-`nmi_heatmap.png` (sources x latents, annotated) into `--output_dir`.
+integer codes (discrete), AE latents as continuous values; a QLInfoGAN / InfoWGAN-GP run
+(`trainers/infogan.py`) on its encoder's latent estimate of the images (codes / continuous values),
+without PSNR. Prints a table, writes `evaluation.json` and `nmi_heatmap.png` (sources x latents,
+annotated) into `--output_dir`.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ ROWS = [
 def format_table(scores: dict) -> str:
     """A two-column text table of the scores."""
     lines = ["metric       value", "-----------  -------"]
-    lines += [f"{label:<11}  {scores[key]:7.3f}" for label, key in ROWS]
+    lines += [f"{label:<11}  {scores[key]:7.3f}" for label, key in ROWS if key in scores]
     return "\n".join(lines)
 
 
@@ -83,7 +85,7 @@ def main(argv):
     from keras_latentquant.datasets import get_dataset_spec
     from keras_latentquant.datasets.pipeline import load_arrays
     from keras_latentquant.datasets.real import ManualFileFormatError, ManualFileNotFoundError
-    from keras_latentquant.training.evaluation import METRICS, evaluate_autoencoder
+    from keras_latentquant.training.evaluation import METRICS, evaluate_model, is_autoencoder
     from keras_latentquant.training.run import write_json_atomic
 
     try:
@@ -91,7 +93,7 @@ def main(argv):
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     model = keras.saving.load_model(model_path)
-    model_shape = tuple(model.input_shape[1:])
+    model_shape = tuple(model.image_shape) if hasattr(model, "image_shape") else tuple(model.input_shape[1:])
     if model_shape != tuple(spec.image_shape):
         raise app.UsageError(
             f"The model takes images of shape {model_shape} but {FLAGS.dataset} has {tuple(spec.image_shape)}; "
@@ -105,8 +107,10 @@ def main(argv):
     except (ManualFileNotFoundError, ManualFileFormatError) as error:
         sys.exit(f"error: {error}")
     print(f"model {model_path}; data {FLAGS.dataset} split {split}: {len(images)} samples", flush=True)
-    scores = evaluate_autoencoder(
-        model, images, factors, metrics=METRICS, dci_importance=FLAGS.dci_importance,
+    # Every metric; PSNR only for autoencoders (a GAN has no reconstruction).
+    metrics = METRICS if is_autoencoder(model) else tuple(m for m in METRICS if m != "psnr")
+    scores = evaluate_model(
+        model, images, factors, metrics=metrics, dci_importance=FLAGS.dci_importance,
         batch_size=FLAGS.batch_size, verbose=1,
     )
 

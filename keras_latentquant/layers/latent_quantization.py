@@ -271,8 +271,21 @@ class LatentQuantization(keras.layers.Layer):
         """
         if not self.built:
             raise ValueError("sample_codes needs the layer built first.")
-        uniform = keras.random.uniform((batch_size, self.num_latents), seed=seed)
-        codes = ops.floor(uniform * self._num_values_array)
+        return self.codes_from_uniform(keras.random.uniform((batch_size, self.num_latents), seed=seed))
+
+    def codes_from_uniform(self, uniform):
+        """Codes from uniform draws: `floor(u_j * n_j)`, so each of dimension j's values has chance 1/n_j.
+
+        Args:
+            uniform: float tensor `(..., num_latents)` of draws in `[0, 1)` (a caller that needs its own
+                random stream, e.g. one per replica, draws them).
+
+        Returns:
+            int32 tensor of the same shape, entry `k_j` in `[0, n_j)`.
+        """
+        if not self.built:
+            raise ValueError("codes_from_uniform needs the layer built first.")
+        codes = ops.floor(ops.cast(uniform, "float32") * self._num_values_array)
         return ops.cast(ops.minimum(codes, self._num_values_array - 1), "int32")
 
     def _ensure_built(self, inputs):

@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Sequence
 
-__all__ = ["TrainConfig", "STRATEGIES", "ARCHITECTURES"]
+__all__ = ["TrainConfig", "InfoGANConfig", "STRATEGIES", "ARCHITECTURES"]
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 ARCHITECTURES = ("paper", "small")
@@ -76,34 +76,111 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Checks every field; raises ValueError naming the field, its value and what is valid."""
-        from keras_latentquant.datasets.registry import get_dataset_spec
-
         from keras_latentquant.models.registry import get_model_spec
 
-        get_dataset_spec(self.dataset)  # raises ValueError listing the registered names
-        get_model_spec(self.model)  # likewise
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}; got {self.architecture!r}.")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}; got {self.strategy!r}.")
-        for name in ("batch_size", "steps", "eval_interval", "eval_samples"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-        if self.steps % self.eval_interval:
-            raise ValueError(
-                f"steps ({self.steps}) must be a multiple of eval_interval ({self.eval_interval}): "
-                "training runs as steps/eval_interval epochs with an evaluation after each."
-            )
-        if self.eval_samples < 10:
-            raise ValueError(f"eval_samples must be at least 10 to estimate InfoMEC; got {self.eval_samples}.")
-        if self.num_latents is not None and self.num_latents < 1:
-            raise ValueError(f"num_latents must be >= 1 (or unset for twice the factors); got {self.num_latents}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0; got {self.learning_rate}.")
-        if self.weight_decay is not None and self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay}.")
+        get_model_spec(self.model)  # raises ValueError listing the registered names
+        _validate_run_fields(self)
         return self
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+def _validate_run_fields(config) -> None:
+    """Checks the fields every training run has (dataset, architecture, strategy, step counts...)."""
+    from keras_latentquant.datasets.registry import get_dataset_spec
+
+    get_dataset_spec(config.dataset)  # raises ValueError listing the registered names
+    if config.architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}; got {config.architecture!r}.")
+    if config.strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}; got {config.strategy!r}.")
+    for name in ("batch_size", "steps", "eval_interval", "eval_samples"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    if config.steps % config.eval_interval:
+        raise ValueError(
+            f"steps ({config.steps}) must be a multiple of eval_interval ({config.eval_interval}): "
+            "training runs as steps/eval_interval epochs with an evaluation after each."
+        )
+    if config.eval_samples < 10:
+        raise ValueError(f"eval_samples must be at least 10 to estimate InfoMEC; got {config.eval_samples}.")
+    if config.num_latents is not None and config.num_latents < 1:
+        raise ValueError(f"num_latents must be >= 1 (or unset for twice the factors); got {config.num_latents}.")
+    if not config.learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0; got {config.learning_rate}.")
+    if config.weight_decay is not None and config.weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0; got {config.weight_decay}.")
+
+
+@dataclasses.dataclass
+class InfoGANConfig:
+    """One QLInfoGAN or InfoWGAN-GP run (`trainers/infogan.py`); paper.md section 3 defaults.
+
+    Attributes:
+        output_dir, dataset, dataset_config, data_dir, architecture, num_latents, seed, eval_interval,
+        eval_samples, strategy, tpu, jit_compile, verbose: as in `TrainConfig`.
+        model: `qlinfogan` or `infowgan_gp`.
+        num_values, quantization_weight, commitment_weight: QLInfoGAN's quantizer.
+        weight_decay: decoupled weight decay of both networks (None: 1e-3 QLInfoGAN, 0 InfoWGAN-GP).
+        prior: InfoWGAN-GP's latent prior, `uniform` on [-0.5, 0.5] or `normal`.
+        critic_steps: critic updates per generator update (paper 5).
+        gradient_penalty_weight: WGAN-GP weight (paper 10).
+        latent_regression_weight: latent regression weight (paper 200).
+        learning_rate, beta_1, beta_2: Adam's, both networks (paper 2e-4, 0, 0.9).
+        batch_size: images per critic step (and fakes per generator step), global; one training step
+            reads `critic_steps * batch_size` real images.
+        steps: generator steps.
+        num_samples_shown: images in the sample grid written at every evaluation.
+    """
+
+    output_dir: str = "runs/qlinfogan"
+    dataset: str = "procedural_dsprites"
+    dataset_config: str | None = None
+    data_dir: str | None = None
+    model: str = "qlinfogan"
+    architecture: str = "paper"
+    num_latents: int | None = None
+    num_values: int | Sequence[int] = 10
+    quantization_weight: float = 0.01
+    commitment_weight: float = 0.01
+    weight_decay: float | None = None
+    prior: str = "uniform"
+    critic_steps: int = 5
+    gradient_penalty_weight: float = 10.0
+    latent_regression_weight: float = 200.0
+    learning_rate: float = 2e-4
+    beta_1: float = 0.0
+    beta_2: float = 0.9
+    batch_size: int = 64
+    steps: int = 100_000
+    seed: int = 0
+    eval_interval: int = 10_000
+    eval_samples: int = 10_000
+    num_samples_shown: int = 64
+    strategy: str = "default"
+    tpu: str = ""
+    jit_compile: bool = False
+    verbose: int = 1
+
+    def validate(self) -> "InfoGANConfig":
+        """Checks every field; raises ValueError naming the field, its value and what is valid."""
+        from keras_latentquant.models.infogan import GAN_MODELS, PRIORS
+
+        if self.model not in GAN_MODELS:
+            raise ValueError(f"Unknown GAN {self.model!r}; trainers/infogan.py trains: {', '.join(GAN_MODELS)}.")
+        _validate_run_fields(self)
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}; got {self.prior!r}.")
+        if not isinstance(self.critic_steps, int) or self.critic_steps < 1:
+            raise ValueError(f"critic_steps must be a positive integer; got {self.critic_steps!r}.")
+        for name in ("gradient_penalty_weight", "latent_regression_weight", "quantization_weight", "commitment_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}.")
+        for name in ("beta_1", "beta_2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1); got {getattr(self, name)}.")
+        if self.num_samples_shown < 1:
+            raise ValueError(f"num_samples_shown must be >= 1; got {self.num_samples_shown}.")
+        return self

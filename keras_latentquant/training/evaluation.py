@@ -1,4 +1,8 @@
-"""Evaluation of a trained autoencoder on labelled images: InfoMEC (and optionally DCI, MIG) and PSNR.
+"""Evaluation of a trained model on labelled images: InfoMEC (and optionally DCI, MIG) and PSNR.
+
+Autoencoders and the InfoGANs alike: a GAN's representation is its encoder's latent estimate of real
+images (`InfoGAN.encode_images`: QLInfoGAN's integer codes, InfoWGAN-GP's continuous estimate); PSNR
+is defined for autoencoders only.
 
 Each model's bottleneck says which representation is scored (`models.autoencoders.encode`): QLAE
 latents as discrete codes (plug-in mutual information), AE latents as continuous values (k-NN
@@ -18,7 +22,7 @@ import numpy as np
 from keras_latentquant.metrics import compute_infomec, psnr
 from keras_latentquant.models.autoencoders import encode
 
-__all__ = ["evaluate_autoencoder", "reconstruct", "METRICS"]
+__all__ = ["evaluate_model", "evaluate_autoencoder", "reconstruct", "METRICS", "default_metrics", "is_autoencoder"]
 
 METRICS = ("infomec", "dci", "mig", "psnr")
 
@@ -29,22 +33,39 @@ def reconstruct(model: keras.Model, images: np.ndarray, batch_size: int = 256, v
     return 1.0 / (1.0 + np.exp(-logits.astype("float64")))
 
 
-def evaluate_autoencoder(
+def is_autoencoder(model: keras.Model) -> bool:
+    """True for an autoencoder (images -> reconstruction logits), False for a GAN with `encode_images`."""
+    return not hasattr(model, "encode_images")
+
+
+def default_metrics(model: keras.Model) -> tuple[str, ...]:
+    """What the trainer scores at each evaluation: InfoMEC, plus PSNR for an autoencoder."""
+    return ("infomec", "psnr") if is_autoencoder(model) else ("infomec",)
+
+
+def _encode(model, images, batch_size, verbose):
+    if is_autoencoder(model):
+        return encode(model, images, batch_size=batch_size, verbose=verbose)
+    return model.encode_images(images, batch_size=batch_size, verbose=verbose)
+
+
+def evaluate_model(
     model: keras.Model,
     images: np.ndarray,
     factors: np.ndarray,
-    metrics: Sequence[str] = ("infomec", "psnr"),
+    metrics: Sequence[str] | None = None,
     dci_importance: str = "gbt",
     batch_size: int = 256,
     verbose: int = 0,
 ) -> dict:
-    """Disentanglement metrics of the model's latents and reconstruction PSNR.
+    """Disentanglement metrics of the model's latents and (autoencoders) reconstruction PSNR.
 
     Args:
-        model: a QLAE or AE from `keras_latentquant.models`.
+        model: an autoencoder from `keras_latentquant.models` (QLAE, AE, baselines) or an `InfoGAN`.
         images: float images `(N, H, W, C)` in [0, 1].
         factors: their integer factor labels `(N, K)`.
-        metrics: any of `infomec`, `dci`, `mig`, `psnr`.
+        metrics: any of `infomec`, `dci`, `mig`, `psnr` (`psnr` for autoencoders only); None gives
+            `default_metrics(model)`.
         dci_importance: `gbt` or `linear` importance for DCI.
         batch_size: inference batch size.
         verbose: 1 shows Keras progress bars while encoding and reconstructing.
@@ -54,12 +75,17 @@ def evaluate_autoencoder(
         `psnr`), for InfoMEC the lists `nmi` (K x d) and `active` (d), `latents` = "codes" or
         "continuous" saying which latents were scored, and `seconds` per metric.
     """
+    metrics = default_metrics(model) if metrics is None else tuple(metrics)
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise ValueError(f"Unknown metrics {unknown}; valid: {list(METRICS)}.")
+    if "psnr" in metrics and not is_autoencoder(model):
+        raise ValueError(
+            f"psnr needs an autoencoder; {model.name!r} is a GAN (no reconstruction). Leave psnr out of metrics."
+        )
     seconds = {}
     start = time.time()
-    encoded = encode(model, images, batch_size=batch_size, verbose=verbose)
+    encoded = _encode(model, images, batch_size, verbose)
     latents, discrete = encoded["latents"], encoded["discrete"]
     kind = "codes" if discrete else "continuous"
     seconds["encode"] = time.time() - start
@@ -90,3 +116,8 @@ def evaluate_autoencoder(
         seconds["psnr"] = time.time() - start
     result["seconds"] = {key: round(value, 2) for key, value in seconds.items()}
     return result
+
+
+def evaluate_autoencoder(model, images, factors, metrics=("infomec", "psnr"), **kwargs) -> dict:
+    """`evaluate_model` with the autoencoder default metrics (InfoMEC and PSNR)."""
+    return evaluate_model(model, images, factors, metrics=metrics, **kwargs)

@@ -56,6 +56,8 @@ def build_optimizer(
     weight_decay: float = 0.1,
     clip_value: float | None = 1.0,
     no_decay_names: Sequence[str] = NO_DECAY_VARIABLE_NAMES,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
 ) -> DecoupledWeightDecayAdam:
     """The paper's optimizer: AdamW, decoupled weight decay on kernels only, element-wise clipping.
 
@@ -66,6 +68,7 @@ def build_optimizer(
         clip_value: gradients are clipped element-wise to `[-clip_value, clip_value]` before Adam
             (the reference clips before its AdamW chain); None disables clipping.
         no_decay_names: variable names that get no decay (biases and codebook values by default).
+        beta_1, beta_2: Adam's moment decay rates (Keras defaults; the GANs use 0 and 0.9).
 
     Returns:
         A `DecoupledWeightDecayAdam`.
@@ -81,6 +84,8 @@ def build_optimizer(
         weight_decay=weight_decay,
         clipvalue=clip_value,
         no_decay_names=no_decay_names,
+        beta_1=beta_1,
+        beta_2=beta_2,
     )
 
 

@@ -1,0 +1,153 @@
+"""Training of QLInfoGAN and InfoWGAN-GP: config -> data, model, callbacks -> `model.fit` -> outputs.
+
+The GAN counterpart of `training.run.train`: the same data splits, strategies, backups, checkpoints,
+TensorBoard and evaluation callback (InfoMEC of the encoder's latent estimate of held-out real images),
+plus sample and traversal grids at every evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_latentquant.datasets import get_dataset_spec
+from keras_latentquant.datasets.pipeline import get_builder, load_arrays, load_dataset
+from keras_latentquant.models.infogan import build_infogan
+from keras_latentquant.training.callbacks import DisentanglementEvaluation, GANSnapshots, format_scores
+from keras_latentquant.training.config import InfoGANConfig
+from keras_latentquant.training.evaluation import evaluate_model
+from keras_latentquant.training.run import make_strategy, write_json_atomic
+
+__all__ = ["train_gan"]
+
+
+def train_gan(config: InfoGANConfig) -> dict:
+    """Trains the GAN a config describes and writes its outputs.
+
+    Writes into `config.output_dir`: `config.json`; `logs/` (TensorBoard scalars, and sample and
+    traversal images under `logs/images`); `backup/` (rerunning the same command resumes there);
+    `checkpoints/latest.keras`; `evaluations.jsonl`; `images/step_*_{samples,traversals}.png` at every
+    evaluation; and at the end `model.keras` (the whole GAN), `generator.keras` (latent -> image, a plain
+    functional model), `samples.png`, `traversals.png` and `metrics.json`.
+
+    Args:
+        config: the run's `InfoGANConfig`.
+
+    Returns:
+        The final metrics dict (also in `metrics.json`).
+    """
+    config.validate()
+    spec = get_dataset_spec(config.dataset)
+    num_latents = config.num_latents or 2 * spec.num_factors
+    strategy = make_strategy(config.strategy, config.tpu)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ValueError(
+            f"batch_size ({config.batch_size}) must be divisible by the {replicas} replicas, so every replica's "
+            "critic slice has the same size."
+        )
+    os.makedirs(config.output_dir, exist_ok=True)
+    write_json_atomic(os.path.join(config.output_dir, "config.json"), dataclasses.asdict(config))
+    keras.utils.set_random_seed(config.seed)
+
+    start = time.time()
+    builder = get_builder(config.dataset, config.dataset_config, config.data_dir)
+    total = builder.info.splits["train"].num_examples
+    if config.eval_samples >= total // 2:
+        raise ValueError(
+            f"eval_samples ({config.eval_samples}) must be less than half the dataset ({total} examples "
+            f"in config {builder.builder_config.name!r}); lower --eval_samples or use a larger config."
+        )
+    # One training step reads critic_steps slices of batch_size real images.
+    train_data = load_dataset(
+        config.dataset, builder.builder_config.name, split=f"train[:-{config.eval_samples}]",
+        data_dir=config.data_dir, mode="images", batch_size=config.critic_steps * config.batch_size,
+        shuffle=True, repeat=True, seed=config.seed,
+    )
+    eval_images, eval_factors = load_arrays(
+        config.dataset, builder.builder_config.name, split=f"train[-{config.eval_samples}:]", data_dir=config.data_dir
+    )
+    print(
+        f"data: {config.dataset}/{builder.builder_config.name}: {total - config.eval_samples} training, "
+        f"{len(eval_images)} held-out examples ({time.time() - start:.1f} s)",
+        flush=True,
+    )
+
+    with strategy.scope():
+        model = build_infogan(
+            config.model, spec.image_shape, num_latents, config.architecture,
+            num_values=config.num_values, quantization_weight=config.quantization_weight,
+            commitment_weight=config.commitment_weight, critic_steps=config.critic_steps,
+            gradient_penalty_weight=config.gradient_penalty_weight,
+            latent_regression_weight=config.latent_regression_weight, prior=config.prior,
+            learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2,
+            weight_decay=config.weight_decay, seed=config.seed, jit_compile=config.jit_compile,
+        )
+    steps_per_epoch = config.eval_interval
+    log_dir = os.path.join(config.output_dir, "logs")
+    evaluation = DisentanglementEvaluation(
+        eval_images, eval_factors, steps_per_epoch, os.path.join(config.output_dir, "evaluations.jsonl")
+    )
+    snapshots = GANSnapshots(
+        config.output_dir, steps_per_epoch, num_samples=config.num_samples_shown, seed=config.seed, log_dir=log_dir
+    )
+    checkpoints = os.path.join(config.output_dir, "checkpoints")
+    os.makedirs(checkpoints, exist_ok=True)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(config.output_dir, "backup")),
+        keras.callbacks.TerminateOnNaN(),
+        evaluation,
+        snapshots,
+        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "latest.keras")),
+        keras.callbacks.TensorBoard(log_dir, update_freq=max(1, steps_per_epoch // 10)),
+    ]
+    print(
+        f"model: {config.model} ({config.architecture}), {num_latents} latents, generator "
+        f"{model.generator.count_params():,} + critic {model.critic.count_params():,} parameters; "
+        f"{config.steps} steps of {config.critic_steps} critic x {config.batch_size} images + 1 generator update, "
+        f"on {replicas} replica(s)",
+        flush=True,
+    )
+    fit_start = time.time()
+    history = model.fit(
+        train_data,
+        epochs=config.steps // steps_per_epoch,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        verbose=config.verbose,
+    )
+    train_seconds = time.time() - fit_start
+
+    final = evaluation.last
+    if final is None:  # resumed after the last epoch had already run: evaluate now
+        final = {"step": config.steps, **evaluate_model(model, eval_images, eval_factors)}
+    model.save(os.path.join(config.output_dir, "model.keras"))
+    model.generator.save(os.path.join(config.output_dir, "generator.keras"))
+    paths = snapshots.write(config.steps)
+
+    metrics = {
+        "model": config.model,
+        "dataset": f"{config.dataset}/{builder.builder_config.name}",
+        "steps": config.steps,
+        "num_latents": num_latents,
+        "train_seconds": round(train_seconds, 1),
+        "final": final,
+        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "factor_names": list(spec.factor_names),
+    }
+    if model.quantized:
+        metrics["codebook"] = np.round(keras.ops.convert_to_numpy(model.quantizer.codebook), 4).tolist()
+    write_json_atomic(os.path.join(config.output_dir, "metrics.json"), metrics)
+    print(
+        f"\nfinal ({config.steps} steps, {len(eval_images)} held-out samples, {final['latents']} latents): "
+        f"{format_scores(final)}"
+    )
+    print(
+        f"outputs in {config.output_dir}: metrics.json, model.keras, generator.keras, "
+        f"{os.path.basename(paths['samples'])}, {os.path.basename(paths['traversals'])}, images/, logs/"
+    )
+    return metrics
