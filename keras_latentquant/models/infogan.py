@@ -25,8 +25,12 @@ unrolled when the step is traced (a fixed count, so the graph is static): a `tf.
 `optimizer.apply` would call `merge_call` inside control flow, which `MirroredStrategy` refuses.
 
 Optimizers: Adam lr 2e-4, beta1 0, beta2 0.9, one for the critic (and the codebook), one for the
-generator; decoupled weight decay 1e-3 for QLInfoGAN on kernels only (the library's rule:
-`training.optimizers.DecoupledWeightDecayAdam`), none for InfoWGAN-GP; no gradient clipping.
+generator; decoupled weight decay 1e-3 for QLInfoGAN on every weight except biases, instance-norm shifts
+and the codebook (the library's rule: `training.optimizers.DecoupledWeightDecayAdam`), none for
+InfoWGAN-GP; no gradient clipping.
+
+Random draws differ between `jit_compile=True` and False for the same seed (TensorFlow's stateless ops
+under XLA on CPU), so a resumed run repeats the stream only with the same `jit_compile`.
 
 Random draws (latents, mixing weights) are stateless, seeded from the model's `SeedGenerator` and the
 replica id: a plain `SeedGenerator` gives every replica of a `MirroredStrategy` the same numbers.
@@ -297,11 +301,14 @@ class InfoGAN(keras.Model):
 
     # ------------------------------------------------------------------ maths
     def _seed(self):
-        """A fresh stateless seed, different on every replica."""
+        """A fresh stateless seed, different on every replica and every draw."""
         _, replica_id = _replica_context()
         count = tf.identity(self.draw_counter.value)
         self.draw_counter.assign_add(tf.constant(1, tf.int64))
-        return tf.stack([tf.constant(self.seed, tf.int64) + tf.cast(replica_id, tf.int64), count])
+        # (seed, counter * 2^16 + replica): distinct for every draw, replica and run seed (seed + replica id
+        # would let replica 1 of seed s repeat replica 0 of seed s + 1).
+        stream = count * (2**16) + tf.cast(replica_id, tf.int64)
+        return tf.stack([tf.constant(self.seed, tf.int64), stream])
 
     def sample_latents(self, batch_size, seed=None):
         """Latents from the prior: `(values, codes)`; `codes` is None for InfoWGAN-GP.
@@ -380,8 +387,6 @@ class InfoGAN(keras.Model):
 
     # ------------------------------------------------------------------ training
     def train_step(self, data):
-        if self.generator_optimizer is None:
-            raise RuntimeError("Compile the model (model.compile()) before fit: it sets both optimizers.")
         real = data[0] if isinstance(data, (tuple, list)) else data
         real = tf.convert_to_tensor(real)
         if tuple(real.shape[1:]) != self.image_shape:
@@ -400,6 +405,14 @@ class InfoGAN(keras.Model):
                 f"a batch of {real.shape[0]}, not a multiple of critic_steps = {steps}."
             )
         real = tf.cast(real, tf.float32)
+        # The batch size may be known only at run time (NumPy input, a dataset without drop_remainder).
+        check = tf.debugging.assert_equal(
+            tf.shape(real)[0] % steps, 0,
+            message=f"A train step needs critic_steps * batch_size real images; the batch is not a multiple of "
+            f"critic_steps = {steps} (batch the data with drop_remainder=True in multiples of critic_steps).",
+        )
+        with tf.control_dependencies([check] if check is not None else []):
+            real = tf.identity(real)
         slices = tf.reshape(real, tf.concat([[steps, -1], tf.shape(real)[1:]], axis=0))
         num_replicas, _ = _replica_context()
         critic_variables = self.critic_variables()

@@ -17,6 +17,7 @@ __all__ = ["DecoupledWeightDecayAdam", "build_optimizer", "NO_DECAY_VARIABLE_NAM
 # Variable names (the last path component) that never get weight decay: biases (instance-norm
 # shifts, "beta", are biases too) and codebook values.
 NO_DECAY_VARIABLE_NAMES = ("bias", "beta", "codebook")
+_REPLICA_SUFFIX = re.compile(r"/replica_\d+$")
 
 
 @keras.saving.register_keras_serializable(package="keras_latentquant")
@@ -39,8 +40,10 @@ class DecoupledWeightDecayAdam(keras.optimizers.AdamW):
 
     def _use_weight_decay(self, variable):
         # Under the TensorFlow backend the variable seen here can be the backing tf.Variable, named
-        # "layer/name:0": compare the last path component only.
-        short_name = variable.name.split(":")[0].rsplit("/", 1)[-1]
+        # "layer/name:0", and under MirroredStrategy a replica's copy "layer/name/replica_1:0": compare the
+        # last path component of the name without the replica suffix (else replica 1 alone decays biases
+        # and codebooks and the replicas drift apart).
+        short_name = _REPLICA_SUFFIX.sub("", variable.name.split(":")[0]).rsplit("/", 1)[-1]
         if self.no_decay_names and self._no_decay_pattern.match(short_name):
             return False
         return super()._use_weight_decay(variable)
