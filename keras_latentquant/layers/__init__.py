@@ -5,6 +5,7 @@ from keras_latentquant.layers.finite_scalar_quantization import FiniteScalarQuan
 from keras_latentquant.layers.gaussian_posterior import GaussianPosterior
 from keras_latentquant.layers.latent_quantization import LatentQuantization
 from keras_latentquant.layers.nonnegative_latents import NonNegativeLatents
+from keras_latentquant.layers.sfvq import SFVQGrowth, SpaceFillingVectorQuantization
 from keras_latentquant.layers.vector_quantization import VectorQuantization
 
 __all__ = [
@@ -13,5 +14,7 @@ __all__ = [
     "GaussianPosterior",
     "LatentQuantization",
     "NonNegativeLatents",
+    "SFVQGrowth",
+    "SpaceFillingVectorQuantization",
     "VectorQuantization",
 ]

@@ -11,6 +11,7 @@ from tests.layers import (
     test_gaussian_posterior,
     test_latent_quantization,
     test_nonnegative_latents,
+    test_sfvq,
     test_vector_quantization,
 )
 
@@ -23,6 +24,7 @@ SPECS = {
         test_nonnegative_latents.SPEC,
         test_vector_quantization.SPEC,
         test_finite_scalar_quantization.SPEC,
+        test_sfvq.SPEC,
     ]
 }
 
