@@ -296,6 +296,14 @@ class LatentQuantization(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
+    def compute_output_spec(self, inputs, return_codes=False):
+        # Overridden (compute_output_shape cannot see return_codes) so that a functional model gets
+        # both outputs with return_codes=True.
+        outputs = keras.KerasTensor(tuple(inputs.shape), dtype=self.compute_dtype)
+        if return_codes:
+            return outputs, keras.KerasTensor(tuple(inputs.shape), dtype="int32")
+        return outputs
+
     def get_config(self):
         config = super().get_config()
         config.update(

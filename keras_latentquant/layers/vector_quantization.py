@@ -422,6 +422,15 @@ class VectorQuantization(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
+    def compute_output_spec(self, inputs, training=None, return_codes=False):
+        # Overridden (compute_output_shape cannot see return_codes) so that a functional model gets
+        # both outputs with return_codes=True.
+        outputs = keras.KerasTensor(tuple(inputs.shape), dtype=self.compute_dtype)
+        if return_codes:
+            codes_shape = tuple(inputs.shape[:-1]) + (inputs.shape[-1] // self.vector_dim,)
+            return outputs, keras.KerasTensor(codes_shape, dtype="int32")
+        return outputs
+
     def get_config(self):
         config = super().get_config()
         config.update(

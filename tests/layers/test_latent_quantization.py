@@ -308,3 +308,16 @@ def test_metrics_appear_in_fit_history():
     ]:
         assert name in history.history, sorted(history.history)
     assert 1.0 <= history.history["quantizer_perplexity"][0] <= 6.0
+
+
+def test_return_codes_in_a_functional_model_gives_both_outputs():
+    """`return_codes=True` inside a functional model yields (quantized, codes), not only the first tensor."""
+    inputs = keras.Input((3,))
+    layer = LatentQuantization(num_values=5)
+    quantized, codes = layer(inputs, return_codes=True)
+    model = keras.Model(inputs, [quantized, codes])
+    values = np.array([[0.12, -0.4, 0.5]], dtype="float32")
+    out_quantized, out_codes = model(values)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out_codes), [[2, 0, 4]])
+    assert keras.backend.standardize_dtype(out_codes.dtype) == "int32"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out_quantized), [[0.0, -0.5, 0.5]])

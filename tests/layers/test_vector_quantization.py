@@ -561,3 +561,14 @@ def test_metrics_appear_in_fit_history():
         name = f"quantizer_{name}"
         assert name in history.history, sorted(history.history)
     assert 1.0 <= history.history["quantizer_perplexity"][0] <= 6.0
+
+
+def test_return_codes_in_a_functional_model_gives_both_outputs():
+    """`return_codes=True` inside a functional model yields (quantized, codes) with one code per vector."""
+    inputs = keras.Input((4,))
+    quantized, codes = VectorQuantization(num_codes=8, vector_dim=2)(inputs, return_codes=True)
+    model = keras.Model(inputs, [quantized, codes])
+    assert tuple(codes.shape) == (None, 2)
+    out_quantized, out_codes = model(np.zeros((3, 4), "float32"))
+    assert tuple(out_codes.shape) == (3, 2) and tuple(out_quantized.shape) == (3, 4)
+    assert keras.backend.standardize_dtype(out_codes.dtype) == "int32"
