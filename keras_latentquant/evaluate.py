@@ -21,6 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from keras_latentquant.model_files import resolve_model_path  # noqa: E402
+
 __all__ = ["resolve_model_path", "format_table"]
 
 FLAGS = flags.FLAGS
@@ -35,23 +37,6 @@ flags.DEFINE_string("output_dir", None, "Where to write evaluation.json and nmi_
                     "(default: <model folder>/evaluation).")
 flags.DEFINE_enum("dci_importance", "gbt", ["gbt", "linear"], "DCI importance: gradient-boosted trees or linear.")
 flags.DEFINE_integer("batch_size", 256, "Encoding batch size.", lower_bound=1)
-
-
-def resolve_model_path(path: str) -> str:
-    """The `.keras` file a `--model` argument names (a file, or a training output folder)."""
-    if os.path.isdir(path):
-        for candidate in ("model.keras", os.path.join("checkpoints", "latest.keras")):
-            if os.path.isfile(os.path.join(path, candidate)):
-                return os.path.join(path, candidate)
-        raise FileNotFoundError(
-            f"No model in folder {path!r}: expected model.keras or checkpoints/latest.keras there "
-            "(what trainers/qlae.py writes), or pass the path of a .keras file."
-        )
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"--model {path!r} does not exist; pass a .keras file or a training output folder.")
-    if not path.endswith(".keras"):
-        raise ValueError(f"--model {path!r} is not a .keras file; pass a .keras file or a training output folder.")
-    return path
 
 
 ROWS = [

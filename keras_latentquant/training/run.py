@@ -84,6 +84,10 @@ def write_json_atomic(path: str, payload) -> None:
     with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp", encoding="utf-8") as handle:
         json.dump(payload, handle, indent=2)
         temporary = handle.name
+    # NamedTemporaryFile creates the file readable by its owner only; give it the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     os.replace(temporary, path)
 
 
