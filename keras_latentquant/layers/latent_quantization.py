@@ -18,6 +18,7 @@ import numpy as np
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
+from keras_latentquant.layers.validation import validate_weight
 
 __all__ = ["LatentQuantization"]
 
@@ -77,8 +78,8 @@ class LatentQuantization(keras.layers.Layer):
         self.num_values = _validate_num_values(num_values)
         self.value_range = _validate_value_range(value_range)
         self.learnable_codebook = bool(learnable_codebook)
-        self.quantization_weight = _validate_weight("quantization_weight", quantization_weight)
-        self.commitment_weight = _validate_weight("commitment_weight", commitment_weight)
+        self.quantization_weight = validate_weight("quantization_weight", quantization_weight)
+        self.commitment_weight = validate_weight("commitment_weight", commitment_weight)
         self.per_dimension_metrics = bool(per_dimension_metrics)
         self.supports_masking = False
 
@@ -359,11 +360,3 @@ def _validate_value_range(value_range):
     return (low, high)
 
 
-def _validate_weight(name, value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a non-negative float; got {value!r}.") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative finite float; got {name}={value}.")
-    return value

@@ -14,7 +14,6 @@ points and is doubled (each point split into two close copies along the curve) u
 from __future__ import annotations
 
 import itertools
-import math
 
 import keras
 import numpy as np
@@ -22,6 +21,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
+from keras_latentquant.layers.validation import validate_initializer, validate_int, validate_seed, validate_share, validate_weight
 
 __all__ = ["SFVQGrowth", "SpaceFillingVectorQuantization"]
 
@@ -115,8 +115,8 @@ class SpaceFillingVectorQuantization(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_points = _validate_int("num_points", num_points, minimum=2)
-        self.initial_points = _validate_int("initial_points", initial_points, minimum=2)
+        self.num_points = validate_int("num_points", num_points, minimum=2)
+        self.initial_points = validate_int("initial_points", initial_points, minimum=2)
         if self.initial_points > self.num_points:
             raise ValueError(
                 f"initial_points must not exceed num_points; got initial_points={self.initial_points} "
@@ -132,11 +132,11 @@ class SpaceFillingVectorQuantization(keras.layers.Layer):
             raise ValueError(f"training_mode must be one of {TRAINING_MODES}; got {training_mode!r}.")
         self.training_mode = training_mode
         self.replacement_threshold = _validate_threshold(replacement_threshold, self.num_points)
-        self.quantization_weight = _validate_weight("quantization_weight", quantization_weight)
-        self.commitment_weight = _validate_weight("commitment_weight", commitment_weight)
+        self.quantization_weight = validate_weight("quantization_weight", quantization_weight)
+        self.commitment_weight = validate_weight("commitment_weight", commitment_weight)
         self.split_perturbation = _validate_split_perturbation(split_perturbation)
-        self.initializer = _validate_initializer(initializer)
-        self.seed = _validate_seed(seed)
+        self.initializer = validate_initializer(initializer)
+        self.seed = validate_seed(seed)
         self.supports_masking = False
 
         self.seed_generator = keras.random.SeedGenerator(self.seed)
@@ -385,7 +385,7 @@ class SpaceFillingVectorQuantization(keras.layers.Layer):
 
     def curve_points(self, num: int):
         """`num` points evenly spaced in position from the curve's start to its end, float32 `(num, dim)`."""
-        num = _validate_int("num", num, minimum=2)
+        num = validate_int("num", num, minimum=2)
         self._require_built("curve_points")
         return self.decode_position(np.linspace(0.0, self.num_active_points - 1, num, dtype="float32"))
 
@@ -564,7 +564,7 @@ class SFVQGrowth(keras.callbacks.Callback):
             )
         self.layer = layer
         if isinstance(schedule, (int, np.integer)) and not isinstance(schedule, bool):
-            self.schedule = _validate_int("schedule", schedule, minimum=1)
+            self.schedule = validate_int("schedule", schedule, minimum=1)
         else:
             try:
                 steps = [int(s) for s in schedule]
@@ -579,7 +579,7 @@ class SFVQGrowth(keras.callbacks.Callback):
             self.schedule = steps
         self.replace_unused = bool(replace_unused)
         self.replace_every = (
-            None if replace_every is None else _validate_int("replace_every", replace_every, minimum=1)
+            None if replace_every is None else validate_int("replace_every", replace_every, minimum=1)
         )
         self.verbose = int(verbose)
         self._quantizer = None
@@ -669,36 +669,12 @@ def _safe_norm(squared):
     return ops.where(positive, ops.sqrt(ops.where(positive, squared, 1.0)), 0.0)
 
 
-def _validate_int(name, value, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {name}={value!r}.")
-    return int(value)
-
-
-def _validate_weight(name, value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a non-negative float; got {value!r}.") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative finite float; got {name}={value}.")
-    return value
-
-
 def _validate_threshold(value, num_points):
     if value is None:
         return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"replacement_threshold must be a float or None; got {value!r}.") from None
-    if not 0.0 <= value < 1.0 / num_points:
-        raise ValueError(
-            f"replacement_threshold is a share of the inputs and must lie in [0, 1/num_points) = "
-            f"[0, {1.0 / num_points:g}) (a larger one would call points unused under uniform use of the "
-            f"full curve); got replacement_threshold={value}. Use 0 to disable replacement."
-        )
-    return value
+    return validate_share(
+        "replacement_threshold", value, num_points, "inputs", extra=" Use 0 to disable replacement."
+    )
 
 
 def _validate_split_perturbation(value):
@@ -713,26 +689,4 @@ def _validate_split_perturbation(value):
         )
     return value
 
-
-def _validate_seed(seed):
-    if seed is None:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an int or None; got seed={seed!r}.")
-    return int(seed)
-
-
-def _validate_initializer(initializer):
-    """Keeps the identifier as given (a string or a config dict) so get_config can return it."""
-    if initializer is None:
-        return None
-    if isinstance(initializer, keras.initializers.Initializer):
-        initializer = keras.initializers.serialize(initializer)
-    try:
-        keras.initializers.get(initializer)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"initializer must be None or a keras.initializers identifier; got {initializer!r} ({error})."
-        ) from None
-    return initializer
 

@@ -23,6 +23,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
+from keras_latentquant.layers.validation import validate_initializer, validate_int, validate_seed, validate_share, validate_weight
 
 __all__ = ["VectorQuantization"]
 
@@ -111,16 +112,16 @@ class VectorQuantization(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_codes = _validate_int("num_codes", num_codes, minimum=2)
-        self.vector_dim = _validate_int("vector_dim", vector_dim, minimum=1)
-        self.quantization_weight = _validate_weight("quantization_weight", quantization_weight)
-        self.commitment_weight = _validate_weight("commitment_weight", commitment_weight)
+        self.num_codes = validate_int("num_codes", num_codes, minimum=2)
+        self.vector_dim = validate_int("vector_dim", vector_dim, minimum=1)
+        self.quantization_weight = validate_weight("quantization_weight", quantization_weight)
+        self.commitment_weight = validate_weight("commitment_weight", commitment_weight)
         self.ema = bool(ema)
         self.decay = _validate_open_unit("decay", decay)
         self.epsilon = _validate_epsilon(epsilon)
-        self.dead_code_threshold = _validate_threshold(dead_code_threshold, self.num_codes)
-        self.seed = _validate_seed(seed)
-        self.initializer = _validate_initializer(initializer)
+        self.dead_code_threshold = validate_share("dead_code_threshold", dead_code_threshold, self.num_codes, "assignments")
+        self.seed = validate_seed(seed)
+        self.initializer = validate_initializer(initializer)
         self.supports_masking = False
 
         # Draws for dead-code re-seeding; a SeedGenerator keeps them reproducible inside tf.function.
@@ -459,22 +460,6 @@ def _sum_over_replicas(*tensors):
     return tuple(context.all_reduce(tf.distribute.ReduceOp.SUM, list(tensors)))
 
 
-def _validate_int(name, value, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {name}={value!r}.")
-    return int(value)
-
-
-def _validate_weight(name, value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a non-negative float; got {value!r}.") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative finite float; got {name}={value}.")
-    return value
-
-
 def _validate_open_unit(name, value):
     try:
         value = float(value)
@@ -495,38 +480,3 @@ def _validate_epsilon(value):
     return value
 
 
-def _validate_threshold(value, num_codes):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"dead_code_threshold must be a float; got {value!r}.") from None
-    if not 0.0 <= value < 1.0 / num_codes:
-        raise ValueError(
-            f"dead_code_threshold is a share of the assignments and must lie in [0, 1/num_codes) = "
-            f"[0, {1.0 / num_codes:g}) (a larger one would call codes dead under uniform usage); got "
-            f"dead_code_threshold={value}."
-        )
-    return value
-
-
-def _validate_seed(seed):
-    if seed is None:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an int or None; got seed={seed!r}.")
-    return int(seed)
-
-
-def _validate_initializer(initializer):
-    """Keeps the identifier as given (a string or a config dict) so get_config can return it."""
-    if initializer is None:
-        return None
-    if isinstance(initializer, keras.initializers.Initializer):
-        initializer = keras.initializers.serialize(initializer)
-    try:
-        keras.initializers.get(initializer)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"initializer must be None or a keras.initializers identifier; got {initializer!r} ({error})."
-        ) from None
-    return initializer

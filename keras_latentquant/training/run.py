@@ -27,7 +27,7 @@ from keras_latentquant.training.callbacks import DisentanglementEvaluation
 from keras_latentquant.training.config import TrainConfig
 from keras_latentquant.training.evaluation import evaluate_autoencoder, reconstruct
 
-__all__ = ["train", "make_strategy", "build_model", "save_traversals"]
+__all__ = ["train", "make_strategy", "build_model", "save_traversals", "load_run_data", "run_callbacks", "RunData"]
 
 
 def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
@@ -89,6 +89,69 @@ def write_json_atomic(path: str, payload) -> None:
     os.umask(umask)
     os.chmod(temporary, 0o666 & ~umask)
     os.replace(temporary, path)
+
+
+@dataclasses.dataclass
+class RunData:
+    """A run's data: the repeated, shuffled training pipeline and the held-out arrays."""
+
+    builder: object
+    total: int
+    train: tf.data.Dataset
+    eval_images: np.ndarray
+    eval_factors: np.ndarray
+
+
+def load_run_data(config, mode: str, batch_size: int) -> RunData:
+    """Training pipeline (`train[:-eval_samples]`) and held-out arrays (`train[-eval_samples:]`) of a run.
+
+    Args:
+        config: a `TrainConfig` or `InfoGANConfig` (dataset, dataset_config, data_dir, eval_samples, seed).
+        mode: `load_dataset` mode (`autoencoder` for `(image, image)`, `images` for the GANs).
+        batch_size: batch size of the training pipeline.
+    """
+    start = time.time()
+    builder = get_builder(config.dataset, config.dataset_config, config.data_dir)
+    total = builder.info.splits["train"].num_examples
+    if config.eval_samples >= total // 2:
+        raise ValueError(
+            f"eval_samples ({config.eval_samples}) must be less than half the dataset ({total} examples "
+            f"in config {builder.builder_config.name!r}); lower --eval_samples or use a larger config."
+        )
+    train = load_dataset(
+        config.dataset, builder.builder_config.name, split=f"train[:-{config.eval_samples}]",
+        data_dir=config.data_dir, mode=mode, batch_size=batch_size, shuffle=True, repeat=True, seed=config.seed,
+    )
+    eval_images, eval_factors = load_arrays(
+        config.dataset, builder.builder_config.name, split=f"train[-{config.eval_samples}:]", data_dir=config.data_dir
+    )
+    print(
+        f"data: {config.dataset}/{builder.builder_config.name}: {total - config.eval_samples} training, "
+        f"{len(eval_images)} held-out examples ({time.time() - start:.1f} s)",
+        flush=True,
+    )
+    return RunData(builder, total, train, eval_images, eval_factors)
+
+
+def run_callbacks(config, eval_images, eval_factors, extra=()) -> tuple[DisentanglementEvaluation, list]:
+    """The callbacks every run has, in order: BackupAndRestore (`backup/`), TerminateOnNaN, the
+    evaluation (`evaluations.jsonl`), `extra`, ModelCheckpoint (`checkpoints/latest.keras`), TensorBoard
+    (`logs/`). Returns `(evaluation, callbacks)`."""
+    steps_per_epoch = config.eval_interval
+    evaluation = DisentanglementEvaluation(
+        eval_images, eval_factors, steps_per_epoch, os.path.join(config.output_dir, "evaluations.jsonl")
+    )
+    checkpoints = os.path.join(config.output_dir, "checkpoints")
+    os.makedirs(checkpoints, exist_ok=True)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(config.output_dir, "backup")),
+        keras.callbacks.TerminateOnNaN(),
+        evaluation,
+        *extra,
+        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "latest.keras")),
+        keras.callbacks.TensorBoard(os.path.join(config.output_dir, "logs"), update_freq=max(1, steps_per_epoch // 10)),
+    ]
+    return evaluation, callbacks
 
 
 def save_traversals(model: keras.Model, image: np.ndarray, path: str, num_steps: int = 10, latent_range=None) -> str:
@@ -161,43 +224,15 @@ def train(config: TrainConfig) -> dict:
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy, config.tpu)
 
-    start = time.time()
-    builder = get_builder(config.dataset, config.dataset_config, config.data_dir)
-    total = builder.info.splits["train"].num_examples
-    if config.eval_samples >= total // 2:
-        raise ValueError(
-            f"eval_samples ({config.eval_samples}) must be less than half the dataset ({total} examples "
-            f"in config {builder.builder_config.name!r}); lower --eval_samples or use a larger config."
-        )
-    train_split, eval_split = f"train[:-{config.eval_samples}]", f"train[-{config.eval_samples}:]"
-    train_data = load_dataset(
-        config.dataset, builder.builder_config.name, split=train_split, data_dir=config.data_dir,
-        mode="autoencoder", batch_size=config.batch_size, shuffle=True, repeat=True, seed=config.seed,
-    )
-    eval_images, eval_factors = load_arrays(
-        config.dataset, builder.builder_config.name, split=eval_split, data_dir=config.data_dir
-    )
-    print(
-        f"data: {config.dataset}/{builder.builder_config.name}: {total - config.eval_samples} training, "
-        f"{len(eval_images)} held-out examples ({time.time() - start:.1f} s)",
-        flush=True,
-    )
+    data = load_run_data(config, mode="autoencoder", batch_size=config.batch_size)
+    builder, total = data.builder, data.total
+    train_data, eval_images, eval_factors = data.train, data.eval_images, data.eval_factors
 
     with strategy.scope():
         model = build_model(config, spec.image_shape, num_latents, dataset_size=total - config.eval_samples)
     steps_per_epoch = config.eval_interval
-    evaluation = DisentanglementEvaluation(
-        eval_images, eval_factors, steps_per_epoch, os.path.join(config.output_dir, "evaluations.jsonl")
-    )
-    checkpoints = os.path.join(config.output_dir, "checkpoints")
-    os.makedirs(checkpoints, exist_ok=True)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(config.output_dir, "backup")),
-        keras.callbacks.TerminateOnNaN(),
-        evaluation,
-        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "latest.keras")),
-        keras.callbacks.TensorBoard(os.path.join(config.output_dir, "logs"), update_freq=max(1, steps_per_epoch // 10)),
-    ]
+    evaluation, callbacks = run_callbacks(config, eval_images, eval_factors)
+
     print(
         f"model: {config.model} ({config.architecture}), {num_latents} latents, "
         f"{model.count_params():,} parameters; {config.steps} steps of batch {config.batch_size} "

@@ -15,12 +15,11 @@ import keras
 import numpy as np
 
 from keras_latentquant.datasets import get_dataset_spec
-from keras_latentquant.datasets.pipeline import get_builder, load_arrays, load_dataset
 from keras_latentquant.models.infogan import build_infogan
-from keras_latentquant.training.callbacks import DisentanglementEvaluation, GANSnapshots, format_scores
+from keras_latentquant.training.callbacks import GANSnapshots, format_scores
 from keras_latentquant.training.config import InfoGANConfig
 from keras_latentquant.training.evaluation import evaluate_model
-from keras_latentquant.training.run import make_strategy, write_json_atomic
+from keras_latentquant.training.run import load_run_data, make_strategy, run_callbacks, write_json_atomic
 
 __all__ = ["train_gan"]
 
@@ -54,28 +53,9 @@ def train_gan(config: InfoGANConfig) -> dict:
     write_json_atomic(os.path.join(config.output_dir, "config.json"), dataclasses.asdict(config))
     keras.utils.set_random_seed(config.seed)
 
-    start = time.time()
-    builder = get_builder(config.dataset, config.dataset_config, config.data_dir)
-    total = builder.info.splits["train"].num_examples
-    if config.eval_samples >= total // 2:
-        raise ValueError(
-            f"eval_samples ({config.eval_samples}) must be less than half the dataset ({total} examples "
-            f"in config {builder.builder_config.name!r}); lower --eval_samples or use a larger config."
-        )
     # One training step reads critic_steps slices of batch_size real images.
-    train_data = load_dataset(
-        config.dataset, builder.builder_config.name, split=f"train[:-{config.eval_samples}]",
-        data_dir=config.data_dir, mode="images", batch_size=config.critic_steps * config.batch_size,
-        shuffle=True, repeat=True, seed=config.seed,
-    )
-    eval_images, eval_factors = load_arrays(
-        config.dataset, builder.builder_config.name, split=f"train[-{config.eval_samples}:]", data_dir=config.data_dir
-    )
-    print(
-        f"data: {config.dataset}/{builder.builder_config.name}: {total - config.eval_samples} training, "
-        f"{len(eval_images)} held-out examples ({time.time() - start:.1f} s)",
-        flush=True,
-    )
+    data = load_run_data(config, mode="images", batch_size=config.critic_steps * config.batch_size)
+    builder, train_data, eval_images, eval_factors = data.builder, data.train, data.eval_images, data.eval_factors
 
     with strategy.scope():
         model = build_infogan(
@@ -89,22 +69,10 @@ def train_gan(config: InfoGANConfig) -> dict:
         )
     steps_per_epoch = config.eval_interval
     log_dir = os.path.join(config.output_dir, "logs")
-    evaluation = DisentanglementEvaluation(
-        eval_images, eval_factors, steps_per_epoch, os.path.join(config.output_dir, "evaluations.jsonl")
-    )
     snapshots = GANSnapshots(
         config.output_dir, steps_per_epoch, num_samples=config.num_samples_shown, seed=config.seed, log_dir=log_dir
     )
-    checkpoints = os.path.join(config.output_dir, "checkpoints")
-    os.makedirs(checkpoints, exist_ok=True)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(config.output_dir, "backup")),
-        keras.callbacks.TerminateOnNaN(),
-        evaluation,
-        snapshots,
-        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "latest.keras")),
-        keras.callbacks.TensorBoard(log_dir, update_freq=max(1, steps_per_epoch // 10)),
-    ]
+    evaluation, callbacks = run_callbacks(config, eval_images, eval_factors, extra=[snapshots])
     print(
         f"model: {config.model} ({config.architecture}), {num_latents} latents, generator "
         f"{model.generator.count_params():,} + critic {model.critic.count_params():,} parameters; "
