@@ -1,0 +1,66 @@
+"""Export a trained model's encoder and decoder (or generator) as TF Serving SavedModels.
+
+    python export/savedmodel.py --model=runs/quickstart --output=exported [--version=N]
+
+writes `exported/encoder/<N>/`, `exported/decoder/<N>/` (an InfoGAN run: `encoder` and `generator`) and
+`exported/models.config` for `tensorflow_model_server --model_config_file=...`, then prints the tree.
+An existing version folder is never overwritten. Signatures and the REST format: export/README.md.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags, logging  # noqa: E402
+
+from keras_latentquant.model_files import resolve_model_path  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "A .keras file, or a training output folder holding model.keras.")
+flags.DEFINE_string("output", None, "Export root: gets <model name>/<version>/ folders and models.config.")
+flags.DEFINE_integer("version", 1, "Version folder number to write (TF Serving serves the highest).", lower_bound=1)
+flags.DEFINE_string("serving_base_path", None, "Where the server sees --output, for models.config "
+                    "(e.g. /models in a container); default: the absolute --output.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments (flags need --): {' '.join(argv[1:])}")
+    if not FLAGS.model:
+        raise app.UsageError("--model is required: a .keras file or a training output folder.")
+    if not FLAGS.output:
+        raise app.UsageError("--output is required: the folder to write the SavedModels into.")
+    logging.set_verbosity(logging.WARNING)
+    try:
+        model_path = resolve_model_path(FLAGS.model)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(str(error)) from None
+
+    from keras_latentquant.export import MODEL_NAMES, existing_versions
+
+    # Checked before the (slow) model load too; export_models checks again for the exact names.
+    existing = existing_versions(FLAGS.output, FLAGS.version, MODEL_NAMES)
+    if existing:
+        raise app.UsageError(
+            f"Version {FLAGS.version} exists already: {', '.join(existing)}. Pass --version with a new number "
+            "(TF Serving serves the highest) or remove it."
+        )
+
+    import keras
+
+    from keras_latentquant.export import export_models, format_tree
+
+    model = keras.saving.load_model(model_path)
+    try:
+        written = export_models(model, FLAGS.output, FLAGS.version, serving_base_path=FLAGS.serving_base_path)
+    except (FileExistsError, ValueError) as error:
+        raise app.UsageError(str(error)) from None
+    print(f"exported {model_path} ({', '.join(written)}) as version {FLAGS.version}:")
+    print(format_tree(FLAGS.output))
+
+
+if __name__ == "__main__":
+    app.run(main)
