@@ -45,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_latentquant.layers import LatentQuantization
+from keras_latentquant.model_files import apply_default_permissions
 from keras_latentquant.models.autoencoders import get_bottleneck
 
 __all__ = [
@@ -304,6 +305,7 @@ def export_models(model, output_dir: str, version: int = 1, serving_base_path: s
             os.makedirs(parent, exist_ok=True)
             temporary[name] = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=parent)
             tf.saved_model.save(module, temporary[name], signatures=signatures)
+            apply_default_permissions(temporary[name])  # mkdtemp makes it owner-only
         written = {}
         for name, path in temporary.items():
             target = os.path.join(output_dir, name, str(version))
@@ -318,6 +320,7 @@ def export_models(model, output_dir: str, version: int = 1, serving_base_path: s
     config_path = os.path.join(output_dir, "models.config")
     with tempfile.NamedTemporaryFile("w", dir=output_dir, prefix=".models.config-", delete=False) as handle:
         handle.write(models_config({name: f"{base.rstrip('/')}/{name}" for name in modules}))
+    apply_default_permissions(handle.name)
     os.replace(handle.name, config_path)
     return written
 

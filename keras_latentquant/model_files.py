@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["resolve_model_path"]
+__all__ = ["resolve_model_path", "apply_default_permissions"]
 
 
 def resolve_model_path(path: str) -> str:
@@ -31,3 +31,12 @@ def resolve_model_path(path: str) -> str:
     if not path.endswith(".keras"):
         raise ValueError(f"--model {path!r} is not a .keras file; pass a .keras file or a training output folder.")
     return path
+
+
+def apply_default_permissions(path: str) -> None:
+    """Gives a file or folder made by `tempfile` (owner-only: 0600 / 0700) the permissions a plain
+    `open` / `os.makedirs` would, under the current umask, so other users (a TF Serving container, a
+    colleague) can read what a command wrote once it is renamed into place."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~umask)

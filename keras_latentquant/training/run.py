@@ -20,7 +20,12 @@ import tensorflow as tf
 from keras_latentquant import plotting
 from keras_latentquant.datasets import get_dataset_spec
 from keras_latentquant.datasets.pipeline import get_builder, load_arrays, load_dataset
-from keras_latentquant.models.autoencoders import decoder_latents, get_bottleneck, get_quantizer
+from keras_latentquant.model_files import apply_default_permissions
+from keras_latentquant.models.autoencoders import (
+    decoder_latents,
+    get_bottleneck,
+    get_quantizer,
+)
 from keras_latentquant.models.registry import OPTION_DEFAULTS
 from keras_latentquant.models.registry import build_model as registry_build_model
 from keras_latentquant.training.callbacks import DisentanglementEvaluation
@@ -84,10 +89,7 @@ def write_json_atomic(path: str, payload) -> None:
     with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp", encoding="utf-8") as handle:
         json.dump(payload, handle, indent=2)
         temporary = handle.name
-    # NamedTemporaryFile creates the file readable by its owner only; give it the usual permissions.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
+    apply_default_permissions(temporary)  # NamedTemporaryFile makes it owner-only
     os.replace(temporary, path)
 
 

@@ -307,3 +307,18 @@ def test_tensorflow_model_server_answers_rest_predict(exported, qlae, images):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_exported_files_are_readable_by_other_users(tmp_path):
+    """Version folders and models.config get the usual permissions (not tempfile's owner-only ones), so a
+    TF Serving process running as another user can read them."""
+    import stat
+
+    from keras_latentquant.export import export_models
+    from keras_latentquant.models import build_qlae
+
+    model = build_qlae((16, 16, 1), num_latents=2, architecture="small")
+    written = export_models(model, str(tmp_path / "out"))
+    for path in [*written.values(), str(tmp_path / "out" / "models.config")]:
+        mode = os.stat(path).st_mode
+        assert mode & stat.S_IRGRP and mode & stat.S_IROTH, (path, oct(mode))

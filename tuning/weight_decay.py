@@ -1,0 +1,181 @@
+"""Search a model's weight decay (log-uniform on [1e-4, 1]) with KerasTuner, optionally with its
+quantizer's loss weights and number of values, and tabulate and plot the trials.
+
+    python tuning/weight_decay.py --flagfile=tuning/flags/quick.flags
+    python tuning/weight_decay.py --flagfile=tuning/flags/quick.flags --tuner=bayesian --objective=mix
+
+Writes `results.md`, `results.csv` and `objective_vs_weight_decay.png` into --output_dir (default: the
+KerasTuner project folder `<directory>/<project_name>`) and prints the table. With KerasTuner's
+environment variables set (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) the
+process is the chief (it serves the oracle, trains nothing, and writes the results when every trial has
+ended) or a worker (it trains trials); see tuning/README.md and tuning/distributed_local.sh.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags, logging  # noqa: E402
+
+from keras_latentquant.training.config import ARCHITECTURES  # noqa: E402
+
+OBJECTIVE_NAMES = ("val_reconstruction", "infom_infoc", "mix")  # keras_latentquant.tuning.OBJECTIVES
+TUNER_NAMES = ("random", "bayesian", "hyperband")  # keras_latentquant.tuning.TUNERS
+
+FLAGS = flags.FLAGS
+# The search.
+flags.DEFINE_enum("tuner", "random", TUNER_NAMES, "KerasTuner algorithm: RandomSearch, BayesianOptimization, "
+                  "Hyperband (Hyperband ignores --max_trials and sizes its brackets from --evaluations_per_trial).")
+flags.DEFINE_integer("max_trials", 6, "Trials of random and bayesian searches.", lower_bound=1)
+flags.DEFINE_integer("steps_per_trial", 200, "Training steps of one trial (Hyperband: of its longest trials).",
+                     lower_bound=1)
+flags.DEFINE_integer("evaluations_per_trial", 1, "Held-out measurements per trial, evenly spaced (fit epochs; "
+                     "Hyperband's max_epochs). --steps_per_trial must be a multiple of it.", lower_bound=1)
+flags.DEFINE_enum("objective", "infom_infoc", OBJECTIVE_NAMES, "val_reconstruction: held-out per-pixel BCE "
+                  "(minimized); infom_infoc: InfoM + InfoC (maximized); mix: InfoM + InfoC - alpha * "
+                  "val_reconstruction (maximized).")
+flags.DEFINE_float("alpha", 1.0, "Weight of the reconstruction loss in --objective=mix.", lower_bound=0.0)
+flags.DEFINE_float("weight_decay_min", 1e-4, "Lower end of the log-uniform weight decay range.")
+flags.DEFINE_float("weight_decay_max", 1.0, "Upper end of the log-uniform weight decay range.")
+flags.DEFINE_bool("tune_quantization_weight", False, "Also search the codebook loss weight (log-uniform on "
+                  "[--loss_weight_min, --loss_weight_max]); otherwise fixed at --quantization_weight.")
+flags.DEFINE_bool("tune_commitment_weight", False, "Also search the commitment loss weight (same range); "
+                  "otherwise fixed at --commitment_weight.")
+flags.DEFINE_float("loss_weight_min", 1e-4, "Lower end of the log-uniform quantizer loss weight range.")
+flags.DEFINE_float("loss_weight_max", 1.0, "Upper end of the log-uniform quantizer loss weight range.")
+flags.DEFINE_list("num_values_choices", [], "Also search the values per latent among these (e.g. 5,10,20); "
+                  "empty: fixed at --num_values.")
+flags.DEFINE_string("directory", "runs/tuning", "KerasTuner's folder (shared by chief and workers).")
+flags.DEFINE_string("project_name", "weight_decay", "KerasTuner project; trials go in <directory>/<project_name>.")
+flags.DEFINE_string("output_dir", None, "Where results.md/.csv and the plot go (default <directory>/<project_name>).")
+flags.DEFINE_bool("overwrite", True, "Start the search afresh (--nooverwrite resumes it from --directory).")
+# The model, as trainers/qlae.py names them.
+flags.DEFINE_string("model", "qlae", "Registered model (see keras_latentquant/models/registry.py).")
+flags.DEFINE_enum("architecture", "small", ARCHITECTURES, "Encoder/decoder: the paper's, or a small fast one.")
+flags.DEFINE_integer("num_latents", None, "Latent dimensions (default: twice the number of factors).", lower_bound=1)
+flags.DEFINE_integer("num_values", 10, "Codebook values per latent when not searched.", lower_bound=2)
+flags.DEFINE_float("quantization_weight", 0.01, "Codebook loss weight when not searched.", lower_bound=0.0)
+flags.DEFINE_float("commitment_weight", 0.01, "Commitment loss weight when not searched.", lower_bound=0.0)
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+# The data, as the trainers name them.
+flags.DEFINE_string("dataset", "procedural_dsprites", "Registered dataset name.")
+flags.DEFINE_string("dataset_config", None, "Builder config, e.g. sample_10k, tiny (default: the dataset's).")
+flags.DEFINE_string("data_dir", None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
+flags.DEFINE_integer("batch_size", 64, "Batch size.", lower_bound=1)
+flags.DEFINE_integer("eval_samples", 1000, "Held-out labelled images the objectives are measured on.", lower_bound=10)
+flags.DEFINE_integer("seed", 0, "Seed of the tuner, initialisation and data order.")
+flags.DEFINE_integer("verbose", 0, "Keras fit verbosity inside each trial.")
+
+
+def run_config():
+    """The flags as a `TrainConfig` (validated like a trainer's): one trial trains like this run."""
+    from keras_latentquant.training.config import TrainConfig
+
+    if FLAGS.steps_per_trial % FLAGS.evaluations_per_trial:
+        raise app.UsageError(
+            f"--steps_per_trial ({FLAGS.steps_per_trial}) must be a multiple of --evaluations_per_trial "
+            f"({FLAGS.evaluations_per_trial})."
+        )
+    config = TrainConfig(
+        output_dir=FLAGS.output_dir or os.path.join(FLAGS.directory, FLAGS.project_name),
+        dataset=FLAGS.dataset, dataset_config=FLAGS.dataset_config, data_dir=FLAGS.data_dir, model=FLAGS.model,
+        architecture=FLAGS.architecture, num_latents=FLAGS.num_latents, num_values=FLAGS.num_values,
+        quantization_weight=FLAGS.quantization_weight, commitment_weight=FLAGS.commitment_weight,
+        learning_rate=FLAGS.learning_rate, batch_size=FLAGS.batch_size, steps=FLAGS.steps_per_trial,
+        eval_interval=FLAGS.steps_per_trial // FLAGS.evaluations_per_trial, eval_samples=FLAGS.eval_samples,
+        seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, verbose=FLAGS.verbose,
+    )
+    try:
+        return config.validate()
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+
+
+def search_space():
+    from keras_latentquant.tuning import SearchSpace
+
+    try:
+        choices = tuple(int(value) for value in FLAGS.num_values_choices)
+    except ValueError:
+        raise app.UsageError(f"--num_values_choices must be integers; got {FLAGS.num_values_choices}.") from None
+    loss_range = (FLAGS.loss_weight_min, FLAGS.loss_weight_max)
+    space = SearchSpace(
+        weight_decay_range=(FLAGS.weight_decay_min, FLAGS.weight_decay_max),
+        quantization_weight_range=loss_range if FLAGS.tune_quantization_weight else None,
+        commitment_weight_range=loss_range if FLAGS.tune_commitment_weight else None,
+        num_values_choices=choices,
+    )
+    try:
+        return space.validate(FLAGS.model)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments (flags need --): {' '.join(argv[1:])}")
+    logging.set_verbosity(logging.WARNING)  # TFDS reports every file it opens at INFO
+    config = run_config()
+    space = search_space()
+
+    import keras
+
+    from keras_latentquant import tuning
+    from keras_latentquant.datasets import get_dataset_spec
+    from keras_latentquant.training.run import load_run_data
+
+    role = os.environ.get("KERASTUNER_TUNER_ID", "") if "KERASTUNER_ORACLE_IP" in os.environ else ""
+    is_chief = role.startswith("chief")
+    spec = get_dataset_spec(config.dataset)
+    num_latents = config.num_latents or 2 * spec.num_factors
+    keras.utils.set_random_seed(config.seed)
+    hypermodel = tuning.LatentQuantHyperModel(
+        config.model, spec.image_shape, num_latents, space, architecture=config.architecture,
+        learning_rate=config.learning_rate, jit_compile=config.jit_compile, alpha=FLAGS.alpha,
+        num_values=config.num_values, quantization_weight=config.quantization_weight,
+        commitment_weight=config.commitment_weight,
+    )
+    tuner = tuning.make_tuner(
+        FLAGS.tuner, hypermodel, FLAGS.objective, max_trials=FLAGS.max_trials,
+        max_epochs=FLAGS.evaluations_per_trial, directory=FLAGS.directory, project_name=FLAGS.project_name,
+        overwrite=FLAGS.overwrite, seed=FLAGS.seed,
+    )
+    print(f"tuner: {FLAGS.tuner}{' (' + role + ')' if role else ''}, objective {FLAGS.objective} "
+          f"({tuning.OBJECTIVES[FLAGS.objective]}), searching {', '.join(space.hyperparameter_names())}; "
+          f"model {config.model} ({config.architecture}), {num_latents} latents; {config.steps} steps of batch "
+          f"{config.batch_size} per trial", flush=True)
+    if FLAGS.tuner == "hyperband" and FLAGS.evaluations_per_trial < 2:
+        print("note: Hyperband with --evaluations_per_trial=1 has one bracket of full-length trials; use >= 3 "
+              "for its successive halving.", flush=True)
+
+    if is_chief:
+        # The chief serves the oracle until every trial has ended; it trains nothing, so loads no data.
+        tuner.search()
+    else:
+        data = load_run_data(config, mode="autoencoder", batch_size=config.batch_size)
+        tuner.search(
+            data.train, eval_images=data.eval_images, eval_factors=data.eval_factors,
+            steps_per_epoch=config.eval_interval, epochs=FLAGS.evaluations_per_trial, verbose=config.verbose,
+        )
+    if role and not is_chief:
+        print(f"worker {role}: no more trials; the chief writes the results.", flush=True)
+        return
+
+    rows = tuning.trial_rows(tuner.oracle, space.hyperparameter_names(), FLAGS.objective)
+    title = (f"{config.model} on {config.dataset}/{config.dataset_config or 'default'}: {FLAGS.tuner} search, "
+             f"{len(rows)} trials x {config.steps} steps, objective {FLAGS.objective}")
+    paths = tuning.write_results(rows, FLAGS.objective, config.output_dir, title=title)
+    print("\n" + tuning.format_markdown_table(rows))
+    best = [row for row in rows if row["best"]]
+    if best:
+        print(f"best: trial {best[0]['trial']}, weight decay {best[0]['weight_decay']:.4g}, "
+              f"{FLAGS.objective} {best[0][FLAGS.objective]:.4g}")
+    print(f"outputs: {paths['markdown']}, {paths['csv']}, {paths['plot']}")
+
+
+if __name__ == "__main__":
+    app.run(main)
