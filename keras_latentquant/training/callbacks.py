@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 
 import keras
@@ -129,8 +130,9 @@ class GANSnapshots(keras.callbacks.Callback):
                 "title": f"{name}: traversals, step {step} (rows: latent; columns: value)",
             }),
         ):
-            plotting.save_image_grid(images, os.path.join(folder, f"step_{step:07d}_{kind}.png"), **extra)
-            paths[kind] = plotting.save_image_grid(images, os.path.join(self.output_dir, f"{kind}.png"), **extra)
+            # Rendered once; the latest copy beside the run's other outputs is a file copy.
+            history = plotting.save_image_grid(images, os.path.join(folder, f"step_{step:07d}_{kind}.png"), **extra)
+            paths[kind] = shutil.copyfile(history, os.path.join(self.output_dir, f"{kind}.png"))
         if self.log_dir:
             self._log_images(step, grid, traversals)
         return paths

@@ -30,9 +30,9 @@ from keras_latentquant.models.registry import OPTION_DEFAULTS
 from keras_latentquant.models.registry import build_model as registry_build_model
 from keras_latentquant.training.callbacks import DisentanglementEvaluation
 from keras_latentquant.training.config import TrainConfig
-from keras_latentquant.training.evaluation import evaluate_autoencoder, reconstruct
+from keras_latentquant.training.evaluation import evaluate_model, reconstruct
 
-__all__ = ["train", "make_strategy", "build_model", "save_traversals", "load_run_data", "run_callbacks", "RunData"]
+__all__ = ["train", "make_strategy", "build_model", "save_traversals", "load_run_data", "run_callbacks", "fit_and_evaluate", "RunData"]
 
 
 def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
@@ -156,6 +156,29 @@ def run_callbacks(config, eval_images, eval_factors, extra=()) -> tuple[Disentan
     return evaluation, callbacks
 
 
+def fit_and_evaluate(model, config, train_data, callbacks, evaluation: DisentanglementEvaluation):
+    """`model.fit` for `config.steps` steps in epochs of `config.eval_interval`, then the final scores.
+
+    Returns:
+        `(history, train_seconds, final)`: `final` is the last evaluation, or a fresh one when a resumed run
+        had already finished its last epoch.
+    """
+    start = time.time()
+    history = model.fit(
+        train_data,
+        epochs=config.steps // config.eval_interval,
+        steps_per_epoch=config.eval_interval,
+        callbacks=callbacks,
+        verbose=config.verbose,
+        shuffle=False,  # the tf.data pipeline shuffles
+    )
+    train_seconds = time.time() - start
+    final = evaluation.last
+    if final is None:  # resumed after the last epoch had already run: evaluate now
+        final = {"step": config.steps, **evaluate_model(model, evaluation.images, evaluation.factors)}
+    return history, train_seconds, final
+
+
 def save_traversals(model: keras.Model, image: np.ndarray, path: str, num_steps: int = 10, latent_range=None) -> str:
     """Decodes one image's latent with each dimension stepped through its values, and saves the grid.
 
@@ -232,7 +255,6 @@ def train(config: TrainConfig) -> dict:
 
     with strategy.scope():
         model = build_model(config, spec.image_shape, num_latents, dataset_size=total - config.eval_samples)
-    steps_per_epoch = config.eval_interval
     evaluation, callbacks = run_callbacks(config, eval_images, eval_factors)
 
     print(
@@ -241,20 +263,7 @@ def train(config: TrainConfig) -> dict:
         f"on {strategy.num_replicas_in_sync} replica(s)",
         flush=True,
     )
-    fit_start = time.time()
-    history = model.fit(
-        train_data,
-        epochs=config.steps // steps_per_epoch,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
-        verbose=config.verbose,
-        shuffle=False,  # the tf.data pipeline shuffles
-    )
-    train_seconds = time.time() - fit_start
-
-    final = evaluation.last
-    if final is None:  # resumed after the last epoch had already run: evaluate now
-        final = {"step": config.steps, **evaluate_autoencoder(model, eval_images, eval_factors)}
+    history, train_seconds, final = fit_and_evaluate(model, config, train_data, callbacks, evaluation)
     model.save(os.path.join(config.output_dir, "model.keras"))
     shown = eval_images[:8]
     plotting.save_reconstructions(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 
 import keras
 import numpy as np
@@ -18,8 +17,13 @@ from keras_latentquant.datasets import get_dataset_spec
 from keras_latentquant.models.infogan import build_infogan
 from keras_latentquant.training.callbacks import GANSnapshots, format_scores
 from keras_latentquant.training.config import InfoGANConfig
-from keras_latentquant.training.evaluation import evaluate_model
-from keras_latentquant.training.run import load_run_data, make_strategy, run_callbacks, write_json_atomic
+from keras_latentquant.training.run import (
+    fit_and_evaluate,
+    load_run_data,
+    make_strategy,
+    run_callbacks,
+    write_json_atomic,
+)
 
 __all__ = ["train_gan"]
 
@@ -80,19 +84,7 @@ def train_gan(config: InfoGANConfig) -> dict:
         f"on {replicas} replica(s)",
         flush=True,
     )
-    fit_start = time.time()
-    history = model.fit(
-        train_data,
-        epochs=config.steps // steps_per_epoch,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
-        verbose=config.verbose,
-    )
-    train_seconds = time.time() - fit_start
-
-    final = evaluation.last
-    if final is None:  # resumed after the last epoch had already run: evaluate now
-        final = {"step": config.steps, **evaluate_model(model, eval_images, eval_factors)}
+    history, train_seconds, final = fit_and_evaluate(model, config, train_data, callbacks, evaluation)
     model.save(os.path.join(config.output_dir, "model.keras"))
     model.generator.save(os.path.join(config.output_dir, "generator.keras"))
     paths = snapshots.write(config.steps)
