@@ -19,7 +19,9 @@ from a continuous prior (uniform on `prior_range`, default the QLInfoGAN codeboo
 [-0.5, 0.5], so the two differ only by quantization) and regresses the raw estimate.
 
 One `fit` step = `critic_steps` (default 5) critic updates, each on its own slice of the real batch, then
-one generator update, all in one compiled step. The batch that `fit` feeds must therefore hold
+one generator update, all in one compiled step. The generator is fixed during the critic updates, so the
+fakes of all critic steps come from one generator call, and each critic update scores its real and fake
+slices in one critic call. The batch that `fit` feeds must therefore hold
 `critic_steps * batch_size` real images (`trainers/infogan.py` batches that way). The critic steps are
 unrolled when the step is traced (a fixed count, so the graph is static): a `tf.while_loop` around
 `optimizer.apply` would call `merge_call` inside control flow, which `MirroredStrategy` refuses.
@@ -32,8 +34,9 @@ InfoWGAN-GP; no gradient clipping.
 Random draws differ between `jit_compile=True` and False for the same seed (TensorFlow's stateless ops
 under XLA on CPU), so a resumed run repeats the stream only with the same `jit_compile`.
 
-Random draws (latents, mixing weights) are stateless, seeded from the model's `SeedGenerator` and the
-replica id: a plain `SeedGenerator` gives every replica of a `MirroredStrategy` the same numbers.
+Random draws (latents, mixing weights) are stateless, seeded by `(seed, counter * 2^16 + replica id)` with
+the counter a saved weight (`draw_counter`, three draws per train step): a plain `SeedGenerator` gives
+every replica of a `MirroredStrategy` the same numbers and is not kept by `save_weights`.
 
 Losses are means over the per-replica batch divided by the number of replicas, so the gradients the
 strategy sums are those of the global batch mean.
@@ -341,19 +344,33 @@ class InfoGAN(keras.Model):
     def call(self, images, training=False):
         return self._split(self.critic(images, training=training))[1]
 
-    def critic_losses(self, real, training=True):
-        """The critic's loss terms on one real batch (fakes and mixing weights drawn here).
+    def critic_losses(self, real, training=True, latents=None, fake=None, mix=None):
+        """The critic's loss terms on one real batch.
+
+        Args:
+            real: real images `(batch, H, W, C)`.
+            training: passed to the critic and generator.
+            latents, fake: prior latents and the generator's images of them; both None draws them here
+                (`train_step` draws every critic step's fakes in one generator call instead).
+            mix: the penalty's per-sample mixing weights `(batch, 1, 1, 1)`; None draws them here.
 
         Returns:
             Dict of scalars: `loss` (the total), `wasserstein_distance`, `gradient_penalty`,
             `latent_regression_loss`, and for QLInfoGAN `quantizer_loss` (weighted sum of its two).
         """
         batch = tf.shape(real)[0]
-        latents, _ = self.sample_latents(batch)
-        fake = tf.stop_gradient(self.generator(latents, training=training))
-        real_values, _ = self._split(self.critic(real, training=training))
-        fake_values, estimate = self._split(self.critic(fake, training=training))
-        mix = tf.random.stateless_uniform(tf.stack([batch, 1, 1, 1]), seed=self._seed(), dtype=real.dtype)
+        if (latents is None) != (fake is None):
+            raise ValueError("critic_losses needs both latents and fake, or neither (to draw them).")
+        if fake is None:
+            latents, _ = self.sample_latents(batch)
+            fake = self.generator(latents, training=training)
+        fake = tf.stop_gradient(fake)
+        if mix is None:
+            mix = tf.random.stateless_uniform(tf.stack([batch, 1, 1, 1]), seed=self._seed(), dtype=real.dtype)
+        # Real and fake in one critic call (the critic treats samples independently: instance norm, no
+        # batch statistics), which halves the number of layer launches.
+        values, estimate = self._split(self.critic(tf.concat([real, fake], axis=0), training=training))
+        real_values, fake_values, estimate = values[:batch], values[batch:], estimate[batch:]
         penalty, _ = gradient_penalty(
             lambda images: self.critic(images, training=training)[:, 0], real, fake, mix
         )
@@ -414,11 +431,22 @@ class InfoGAN(keras.Model):
         with tf.control_dependencies([check] if check is not None else []):
             real = tf.identity(real)
         slices = tf.reshape(real, tf.concat([[steps, -1], tf.shape(real)[1:]], axis=0))
+        # The generator does not change during the critic updates: draw every critic step's latents and
+        # mixing weights at once and make all the fakes in one generator call (3 draws per train step).
+        total = tf.shape(real)[0]
+        latents, _ = self.sample_latents(total)
+        latent_slices = tf.reshape(latents, [steps, -1, self.latent_dim])
+        fake_slices = tf.reshape(
+            self.generator(latents, training=True), tf.concat([[steps, -1], tf.shape(real)[1:]], axis=0)
+        )
+        mixes = tf.random.stateless_uniform(tf.stack([steps, total // steps, 1, 1, 1]), seed=self._seed())
         num_replicas, _ = _replica_context()
         critic_variables = self.critic_variables()
         for step in range(steps):  # unrolled at trace time: a fixed number of critic updates
             with tf.GradientTape() as tape:
-                terms = self.critic_losses(slices[step])
+                terms = self.critic_losses(
+                    slices[step], latents=latent_slices[step], fake=fake_slices[step], mix=mixes[step]
+                )
                 scaled = terms["loss"] / num_replicas
             gradients = tape.gradient(scaled, critic_variables)
             self.optimizer.apply(gradients, critic_variables)

@@ -162,8 +162,8 @@ def test_one_fit_step_updates_every_trainable_variable(name):
     _assert_all_updated(generator_variables, generator_before, "generator")
     assert _count(model.optimizer.iterations) == CRITIC_STEPS
     assert _count(model.generator_optimizer.iterations) == 1
-    # Each critic step draws latents and mixing weights (2 seeds), the generator step its latents (1).
-    assert _count(model.draw_counter) == 2 * CRITIC_STEPS + 1
+    # One draw for every critic step's latents, one for their mixing weights, one for the generator's latents.
+    assert _count(model.draw_counter) == 3
     logs = {key: values[-1] for key, values in history.history.items()}
     expected = {"critic_loss", "generator_loss", "wasserstein_distance", "gradient_penalty",
                 "latent_regression_loss", "generator_latent_regression_loss"}
@@ -199,6 +199,29 @@ def test_critic_and_generator_loss_terms_add_up_on_each_call():
     )
     # Two critic calls and one generator call: 2 + 2 + 1 draws.
     assert _count(model.draw_counter) == 5
+
+
+def test_critic_losses_with_given_fakes_equal_separate_critic_calls():
+    """The train step hands critic_losses pre-made fakes and mixing weights and scores real and fake in one
+    critic call: the terms must equal those from separate real / fake critic calls (float64 NumPy)."""
+    model = _build("infowgan_gp")
+    real = tf.constant(_images(SLICE, seed=3))
+    latents = tf.constant(np.random.default_rng(1).uniform(-0.5, 0.5, (SLICE, NUM_LATENTS)).astype("float32"))
+    fake = model.generator(latents)
+    mix = tf.constant(np.random.default_rng(2).uniform(size=(SLICE, 1, 1, 1)).astype("float32"))
+    before = _count(model.draw_counter)
+    terms = model.critic_losses(real, latents=latents, fake=fake, mix=mix)
+    assert _count(model.draw_counter) == before  # nothing drawn
+    real_out = keras.ops.convert_to_numpy(model.critic(real)).astype("float64")
+    fake_out = keras.ops.convert_to_numpy(model.critic(fake)).astype("float64")
+    wasserstein = real_out[:, 0].mean() - fake_out[:, 0].mean()
+    regression = np.mean(np.square(fake_out[:, 1:] - keras.ops.convert_to_numpy(latents)))
+    penalty, _ = gradient_penalty(lambda images: model.critic(images)[:, 0], real, fake, mix)
+    np.testing.assert_allclose(float(terms["wasserstein_distance"]), wasserstein, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(float(terms["latent_regression_loss"]), regression, rtol=1e-4)
+    np.testing.assert_allclose(float(terms["gradient_penalty"]), float(penalty), rtol=1e-5)
+    with pytest.raises(ValueError, match="both latents and fake"):
+        model.critic_losses(real, latents=latents)
 
 
 # ---------------------------------------------------------------------------------------- gradient penalty
@@ -410,7 +433,7 @@ def test_mirrored_strategy_fit_step_and_per_replica_draws():
         assert len(variable.value.values) == 2, variable.path  # one mirrored copy per replica
     # The counter advanced once per draw of the step and stayed equal on both replicas ("only_first_replica").
     counters = [v.numpy() for v in model.draw_counter.value.values]
-    assert counters == [2 * CRITIC_STEPS + 1] * 2, counters
+    assert counters == [3] * 2, counters
 
     @tf.function
     def draw():
@@ -516,7 +539,7 @@ def test_keras_round_trip_restores_networks_optimizers_and_random_stream(name, w
             keras.ops.convert_to_numpy(reloaded.quantizer.codebook),
             keras.ops.convert_to_numpy(model.quantizer.codebook),
         )
-    assert _count(reloaded.draw_counter) == _count(model.draw_counter) == 2 * critic_steps + 1
+    assert _count(reloaded.draw_counter) == _count(model.draw_counter) == 3
 
     for original, restored in ((model.optimizer, reloaded.optimizer),
                                (model.generator_optimizer, reloaded.generator_optimizer)):
@@ -539,7 +562,7 @@ def test_keras_round_trip_restores_networks_optimizers_and_random_stream(name, w
         gan.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
     assert _count(reloaded.optimizer.iterations) == 2 * critic_steps
     assert _count(reloaded.generator_optimizer.iterations) == 2
-    assert _count(reloaded.draw_counter) == 2 * (2 * critic_steps + 1)
+    assert _count(reloaded.draw_counter) == 6
     for a, b in zip(model.trainable_variables, reloaded.trainable_variables):
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(b), keras.ops.convert_to_numpy(a), rtol=1e-5, atol=1e-6, err_msg=a.path
