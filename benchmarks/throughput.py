@@ -1,25 +1,34 @@
-"""Training throughput of QLAE against the same autoencoder without the quantizer (issue 8, part 1).
+"""Training throughput of QLAE against the same autoencoder without the quantizer (issue 8, parts 1-2).
 
-For every architecture in `--architectures` and for `jit_compile` False and True, the script builds QLAE
-(`build_qlae`) and the same autoencoder with no bottleneck (`build_autoencoder(None, ...)` with QLAE's
-optimizer settings, weight decay included, so the quantizer is the only difference), and times training
-on one batch of `--batch_size` synthetic random binary 64x64x1 images held in
-`tf.data.Dataset.from_tensors(batch).repeat()`, so no input pipeline cost is measured.
+Three measurements:
 
-Timing: one warm-up `fit` of `--warmup` steps (tracing and XLA compilation excluded), then `--repeats`
-timed `fit(..., steps_per_epoch=--steps, epochs=1, verbose=0)` calls; the median is reported as
-milliseconds per step. The quantizer's share of the step time is
+1. **Step time.** For every architecture in `--architectures` and for `jit_compile` False and True, the
+   script builds QLAE (`build_qlae`) and the same autoencoder with no bottleneck (`build_autoencoder(None,
+   ...)` with QLAE's optimizer settings, weight decay included, so the quantizer is the only difference),
+   and times training on one batch of `--batch_size` synthetic random binary 64x64x1 images held in
+   `tf.data.Dataset.from_tensors(batch).repeat()` (no input cost). After a warm-up `fit` (tracing, XLA
+   compilation), the two models are timed in **interleaved** repeats (QLAE, AE, QLAE, AE, ...: a load change
+   on a shared machine hits both alike) of `fit(..., steps_per_epoch=--steps)`. Each repeat records wall
+   time and the process's CPU time (all threads); medians are reported. On a busy or throttled CPU the wall
+   times land on coarse slices, so the CPU time per step is the steadier measure of the work a step does. The
+   quantizer's share of the step is `(QLAE step - AE step) / QLAE step`, from CPU time and from wall time.
+   The `LatentQuantization` layer is also timed alone: forward + backward (gradients for the input and the
+   codebook, its added loss included) on a `(--batch_size, --num_latents)` batch in a `tf.function`.
 
-    share = (QLAE step - AE step) / QLAE step
+2. **Data wait.** QLAE trained from the library's real input pipeline (`load_dataset`: parallel decode map,
+   cache, shuffle, batch, prefetch) on `--data_dataset/--data_config`, stepped by hand: each batch is
+   fetched with `iterator.get_next()`, then handed to Keras's own compiled train function (in `fit` the
+   fetch sits inside that function; taking it out lets it be timed alone). The share of wall time spent in
+   `get_next` is the time the model waited for data. The same with a naive pipeline (sequential map, no
+   cache, no prefetch) shows what the pipeline's parallelism and prefetching buy.
 
-for the same architecture and jit setting. The `LatentQuantization` layer is also timed alone:
-forward + backward (gradients with respect to the input and the codebook, its added loss included) on a
-`(--batch_size, --num_latents)` batch inside a `tf.function`, with and without `jit_compile`, in
-microseconds per call.
+3. **Step audit.** The train step (`model.train_step` traced by `tf.function`, as `fit` does) is inspected
+   op by op, nested functions included: any op that runs Python (`PyFunc`, `EagerPyFunc`), prints, or copies
+   to the host is listed. A clean step has none, so nothing leaves the device inside a step.
 
 Prints markdown tables, machine information and the exact command; `--output` also writes JSON. Run:
 
-    python benchmarks/throughput.py --architectures=small --steps=20 --repeats=3
+    python benchmarks/throughput.py --architectures=small,paper --steps=20 --repeats=5
 
 The paper architecture is slow on CPU at batch 128 (about 1-2 s a step): give it few steps.
 """
@@ -42,6 +51,7 @@ import tensorflow as tf
 
 from keras_latentquant.layers import LatentQuantization
 from keras_latentquant.models.autoencoders import DEFAULT_WEIGHT_DECAY, build_autoencoder, build_qlae
+from keras_latentquant.training.step_audit import HOST_OPS, train_step_op_counts
 
 IMAGE_SHAPE = (64, 64, 1)
 
@@ -56,6 +66,10 @@ flags.DEFINE_integer("repeats", 3, "timed repeats; the median is reported")
 flags.DEFINE_integer("layer_calls", 200, "calls per repeat when timing the quantizer layer alone")
 flags.DEFINE_integer("seed", 0, "seed of the synthetic images and the weights")
 flags.DEFINE_string("output", None, "optional path of a JSON file with every measurement")
+flags.DEFINE_string("data_dataset", "procedural_dsprites", "dataset of the data-wait measurement ('' skips it)")
+flags.DEFINE_string("data_config", "sample_10k", "builder config of the data-wait measurement")
+flags.DEFINE_string("data_dir", None, "TFDS data directory of the data-wait measurement")
+flags.DEFINE_integer("data_steps", 60, "training steps of the data-wait measurement (after 5 warm-up steps)")
 
 
 def synthetic_dataset(batch_size: int, seed: int) -> tf.data.Dataset:
@@ -77,27 +91,109 @@ def build_model(model_name: str, architecture: str, jit_compile: bool) -> keras.
     )
 
 
-def time_training(model_name: str, architecture: str, jit_compile: bool, dataset: tf.data.Dataset) -> dict:
-    """Median (and every) seconds per training step over the timed `fit` calls."""
-    keras.utils.set_random_seed(FLAGS.seed)
-    model = build_model(model_name, architecture, jit_compile)
-    start = time.perf_counter()
-    model.fit(dataset, steps_per_epoch=FLAGS.warmup, epochs=1, verbose=0)
-    warmup_seconds = time.perf_counter() - start
-    per_step = []
-    for _ in range(FLAGS.repeats):
+def _timed_fit(model: keras.Model, dataset: tf.data.Dataset, steps: int) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) per step of one `fit` of `steps` steps."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    return (time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps
+
+
+def time_training_pair(architecture: str, jit_compile: bool, dataset: tf.data.Dataset) -> list[dict]:
+    """QLAE and AE of one architecture/jit setting, timed in interleaved repeats (median wall and CPU)."""
+    models = {}
+    warmup = {}
+    for name in ("qlae", "ae"):
+        keras.utils.set_random_seed(FLAGS.seed)
+        models[name] = build_model(name, architecture, jit_compile)
         start = time.perf_counter()
-        model.fit(dataset, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0)
-        per_step.append((time.perf_counter() - start) / FLAGS.steps)
+        models[name].fit(dataset, steps_per_epoch=FLAGS.warmup, epochs=1, verbose=0)
+        warmup[name] = time.perf_counter() - start
+    measured = {name: {"wall": [], "cpu": []} for name in models}
+    for _ in range(FLAGS.repeats):
+        for name, model in models.items():
+            wall, cpu = _timed_fit(model, dataset, FLAGS.steps)
+            measured[name]["wall"].append(wall)
+            measured[name]["cpu"].append(cpu)
+    results = []
+    for name in models:
+        results.append({
+            "model": name,
+            "architecture": architecture,
+            "jit_compile": jit_compile,
+            "seconds_per_step": statistics.median(measured[name]["wall"]),
+            "seconds_per_step_all": measured[name]["wall"],
+            "cpu_seconds_per_step": statistics.median(measured[name]["cpu"]),
+            "cpu_seconds_per_step_all": measured[name]["cpu"],
+            "warmup_seconds": warmup[name],
+        })
+    qlae, ae = results
+    # share = (QLAE step - AE step) / QLAE step, of the medians and per interleaved pair (median, range)
+    pairs = [(q - a) / q for q, a in zip(measured["qlae"]["cpu"], measured["ae"]["cpu"])]
+    qlae["quantizer_share_cpu_pairs"] = pairs
+    qlae["quantizer_share"] = (qlae["seconds_per_step"] - ae["seconds_per_step"]) / qlae["seconds_per_step"]
+    qlae["quantizer_share_cpu"] = (
+        (qlae["cpu_seconds_per_step"] - ae["cpu_seconds_per_step"]) / qlae["cpu_seconds_per_step"]
+    )
+    keras.backend.clear_session()
+    return results
+
+
+def naive_dataset(name: str, config: str, data_dir, batch_size: int) -> tf.data.Dataset:
+    """The same examples as `load_dataset`, decoded one at a time, no cache, no prefetch (the baseline)."""
+    from keras_latentquant.datasets.pipeline import get_builder
+
+    builder = get_builder(name, config, data_dir)
+    dataset = builder.as_dataset(split="train", shuffle_files=False)
+    dataset = dataset.map(lambda example: (tf.cast(example["image"], tf.float32) / 255.0,) * 2)
+    options = tf.data.Options()
+    options.autotune.enabled = False  # no autotuned parallelism or buffers: one element at a time
+    return dataset.repeat().batch(batch_size, drop_remainder=True).with_options(options)
+
+
+def time_data_wait(pipeline: str, dataset: tf.data.Dataset, architecture: str) -> dict:
+    """QLAE stepped by hand on `dataset`: wall seconds per step and the share spent waiting in `get_next`."""
+    keras.utils.set_random_seed(FLAGS.seed)
+    model = build_model("qlae", architecture, False)
+    model.make_train_function()
+    train_function = model.train_function
+    iterator = iter(dataset)
+
+    def step():
+        fetch = time.perf_counter()
+        batch = iterator.get_next()
+        fetched = time.perf_counter()
+        outputs = train_function([batch])  # a Python iterable: Keras runs its compiled one-step function
+        float(keras.ops.convert_to_numpy(outputs["loss"]))  # the step has finished
+        return fetched - fetch, time.perf_counter() - fetch
+
+    for _ in range(5):
+        step()
+    waits, totals = zip(*(step() for _ in range(FLAGS.data_steps)))
     keras.backend.clear_session()
     return {
-        "model": model_name,
+        "pipeline": pipeline,
         "architecture": architecture,
-        "jit_compile": jit_compile,
-        "seconds_per_step": statistics.median(per_step),
-        "seconds_per_step_all": per_step,
-        "warmup_seconds": warmup_seconds,
+        "seconds_per_step": sum(totals) / len(totals),
+        "wait_seconds_per_step": sum(waits) / len(waits),
+        "wait_share": sum(waits) / sum(totals),
     }
+
+
+def audit_step(architecture: str) -> dict:
+    """Op types of QLAE's and AE's train steps, and the host-side ops found (should be none)."""
+    rng = np.random.default_rng(FLAGS.seed)
+    images = tf.constant((rng.random((FLAGS.batch_size, *IMAGE_SHAPE)) < 0.5).astype("float32"))
+    result = {"architecture": architecture}
+    for name in ("qlae", "ae"):
+        model = build_model(name, architecture, False)
+        counts = train_step_op_counts(model, (images, images))
+        result[name] = {
+            "ops": sum(counts.values()),
+            "host_ops": {op: n for op, n in counts.items() if op in HOST_OPS},
+        }
+        keras.backend.clear_session()
+    result["ops_added_by_quantizer"] = result["qlae"]["ops"] - result["ae"]["ops"]
+    return result
 
 
 def time_quantizer(jit_compile: bool) -> dict:
@@ -154,23 +250,40 @@ def main(argv: list[str]) -> None:
     results = []
     for architecture in FLAGS.architectures:
         for jit_compile in (False, True):
-            for model_name in ("qlae", "ae"):
-                result = time_training(model_name, architecture, jit_compile, dataset)
+            for result in time_training_pair(architecture, jit_compile, dataset):
                 results.append(result)
                 print(
-                    f"  timed {model_name} {architecture} jit={jit_compile}: "
-                    f"{result['seconds_per_step'] * 1e3:.1f} ms/step (warm-up {result['warmup_seconds']:.1f} s)",
+                    f"  timed {result['model']} {architecture} jit={jit_compile}: "
+                    f"{result['seconds_per_step'] * 1e3:.1f} ms/step wall, "
+                    f"{result['cpu_seconds_per_step'] * 1e3:.1f} ms/step CPU "
+                    f"(warm-up {result['warmup_seconds']:.1f} s)",
                     flush=True,
                 )
-    by_key = {(r["model"], r["architecture"], r["jit_compile"]): r for r in results}
-    for result in results:
-        if result["model"] == "qlae":
-            qlae = result["seconds_per_step"]
-            ae = by_key[("ae", result["architecture"], result["jit_compile"])]["seconds_per_step"]
-            # share = (QLAE step - AE step) / QLAE step
-            result["quantizer_share"] = (qlae - ae) / qlae
-
     layer_results = [time_quantizer(jit_compile) for jit_compile in (False, True)]
+    audits = [audit_step(architecture) for architecture in FLAGS.architectures]
+
+    data_results = []
+    if FLAGS.data_dataset:
+        from keras_latentquant.datasets.pipeline import load_dataset
+
+        for architecture in FLAGS.architectures:
+            pipelines = {
+                "library (parallel map, cache, prefetch)": load_dataset(
+                    FLAGS.data_dataset, FLAGS.data_config, data_dir=FLAGS.data_dir, batch_size=FLAGS.batch_size,
+                    seed=FLAGS.seed,
+                ),
+                "naive (sequential map, no cache, no prefetch)": naive_dataset(
+                    FLAGS.data_dataset, FLAGS.data_config, FLAGS.data_dir, FLAGS.batch_size
+                ),
+            }
+            for label, pipeline in pipelines.items():
+                result = time_data_wait(label, pipeline, architecture)
+                data_results.append(result)
+                print(
+                    f"  data wait {architecture} {label}: {result['wait_share'] * 100:.1f}% of "
+                    f"{result['seconds_per_step'] * 1e3:.1f} ms/step",
+                    flush=True,
+                )
     machine["load_average_after"] = os.getloadavg()
 
     print()
@@ -183,18 +296,27 @@ def main(argv: list[str]) -> None:
     )
     print(
         f"Batch {FLAGS.batch_size} of 64x64x1 random binary images, {FLAGS.num_latents} latents x "
-        f"{FLAGS.num_values} values; median of {FLAGS.repeats} fits of {FLAGS.steps} steps after "
+        f"{FLAGS.num_values} values; medians of {FLAGS.repeats} interleaved fits of {FLAGS.steps} steps after "
         f"{FLAGS.warmup} warm-up steps."
     )
     print()
-    print("| model | architecture | jit | ms/step | steps/s | quantizer share |")
-    print("|---|---|---|---:|---:|---:|")
+    print(
+        "| model | architecture | jit | ms/step (wall) | steps/s | ms/step (CPU) | quantizer share (CPU) | "
+        "share per pair (CPU: median [min, max]) | quantizer share (wall) |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---|---:|")
     for result in results:
         seconds = result["seconds_per_step"]
-        share = f"{result['quantizer_share'] * 100:.1f}%" if "quantizer_share" in result else "-"
+        share = f"{result['quantizer_share_cpu'] * 100:.1f}%" if "quantizer_share" in result else "-"
+        share_wall = f"{result['quantizer_share'] * 100:.1f}%" if "quantizer_share" in result else "-"
+        pairs = result.get("quantizer_share_cpu_pairs")
+        pair_text = (
+            f"{statistics.median(pairs) * 100:.1f}% [{min(pairs) * 100:.1f}, {max(pairs) * 100:.1f}]" if pairs else "-"
+        )
         print(
             f"| {result['model']} | {result['architecture']} | {result['jit_compile']} | "
-            f"{seconds * 1e3:.1f} | {1 / seconds:.2f} | {share} |"
+            f"{seconds * 1e3:.1f} | {1 / seconds:.2f} | {result['cpu_seconds_per_step'] * 1e3:.1f} | "
+            f"{share} | {pair_text} | {share_wall} |"
         )
     print()
     print(f"LatentQuantization alone, forward + backward on a ({FLAGS.batch_size}, {FLAGS.num_latents}) batch:")
@@ -203,6 +325,32 @@ def main(argv: list[str]) -> None:
     print("|---|---:|")
     for result in layer_results:
         print(f"| {result['jit_compile']} | {result['microseconds_per_call']:.1f} |")
+    print()
+    print("Train-step audit (ops in the traced step, nested functions included; host ops = Python, print,")
+    print("summary or host-copy ops):")
+    print()
+    print("| architecture | QLAE ops | AE ops | added by the quantizer | host ops (QLAE) | host ops (AE) |")
+    print("|---|---:|---:|---:|---|---|")
+    for audit in audits:
+        print(
+            f"| {audit['architecture']} | {audit['qlae']['ops']} | {audit['ae']['ops']} | "
+            f"{audit['ops_added_by_quantizer']} | {audit['qlae']['host_ops'] or 'none'} | "
+            f"{audit['ae']['host_ops'] or 'none'} |"
+        )
+    if data_results:
+        print()
+        print(
+            f"Data wait: QLAE trained from {FLAGS.data_dataset}/{FLAGS.data_config}, batch {FLAGS.batch_size}, "
+            f"{FLAGS.data_steps} steps after 5 warm-up steps:"
+        )
+        print()
+        print("| architecture | pipeline | ms/step | waiting for data (ms/step) | share of step time |")
+        print("|---|---|---:|---:|---:|")
+        for result in data_results:
+            print(
+                f"| {result['architecture']} | {result['pipeline']} | {result['seconds_per_step'] * 1e3:.1f} | "
+                f"{result['wait_seconds_per_step'] * 1e3:.2f} | {result['wait_share'] * 100:.1f}% |"
+            )
 
     if FLAGS.output:
         with open(FLAGS.output, "w") as file:
@@ -212,10 +360,12 @@ def main(argv: list[str]) -> None:
                     "machine": machine,
                     "flags": {name: FLAGS[name].value for name in (
                         "architectures", "batch_size", "num_latents", "num_values", "steps", "warmup",
-                        "repeats", "layer_calls", "seed",
+                        "repeats", "layer_calls", "seed", "data_dataset", "data_config", "data_steps",
                     )},
                     "training": results,
                     "quantizer_layer": layer_results,
+                    "step_audit": audits,
+                    "data_wait": data_results,
                 },
                 file,
                 indent=2,
