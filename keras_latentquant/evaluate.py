@@ -77,7 +77,12 @@ def main(argv):
         spec = get_dataset_spec(FLAGS.dataset)
     except ValueError as error:
         raise app.UsageError(str(error)) from None
-    model = keras.saving.load_model(model_path)
+    from keras_latentquant.model_files import load_model_file
+
+    try:
+        model = load_model_file(model_path)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(str(error)) from None
     model_shape = tuple(model.image_shape) if hasattr(model, "image_shape") else tuple(model.input_shape[1:])
     if model_shape != tuple(spec.image_shape):
         raise app.UsageError(

@@ -1,10 +1,24 @@
-"""Where a command finds a trained model: a `.keras` file, or a training output folder."""
+"""Model and run files: where a command finds a trained model (a `.keras` file or a training output
+folder), how it loads one with a clear error, how final files are written without ever being seen
+half-written, and whether an existing run folder may be resumed with a new config."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import tempfile
+import zipfile
 
-__all__ = ["resolve_model_path", "apply_default_permissions"]
+__all__ = [
+    "resolve_model_path",
+    "apply_default_permissions",
+    "atomic_path",
+    "load_model_file",
+    "check_resumable_run",
+    "RESUME_MAY_DIFFER",
+    "RunConfigMismatchError",
+]
 
 
 def resolve_model_path(path: str) -> str:
@@ -40,3 +54,117 @@ def apply_default_permissions(path: str) -> None:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~umask)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yields a temporary path next to `path` to write a file to; renames it to `path` on success.
+
+    A reader (or a rerun after a crash) sees either the previous file or the complete new one, never half
+    a file: the temporary name sits in the same folder (so the rename is atomic on one filesystem), ends
+    in the same extension (Keras and matplotlib pick the format from it) and starts with `.` and ends
+    `.tmp<ext>` so it cannot be mistaken for an output. If the body raises, the temporary file is removed
+    and `path` is left as it was.
+
+    Example:
+        with atomic_path(os.path.join(output_dir, "model.keras")) as temporary:
+            model.save(temporary)
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    base, extension = os.path.splitext(os.path.basename(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{extension}", dir=folder)
+    os.close(handle)
+    try:
+        yield temporary
+        if not os.path.isfile(temporary) or os.path.getsize(temporary) == 0:
+            raise RuntimeError(f"Nothing was written to the temporary file for {path!r}; {path!r} is left as it was.")
+        apply_default_permissions(temporary)  # mkstemp makes it owner-only
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def load_model_file(path: str):
+    """`keras.saving.load_model(path)`, with an error that says what is wrong with the file and what to do.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: the file is not a `.keras` archive (truncated, corrupt, another format), or its saved
+            weights do not fit the architecture in its config (a checkpoint of another model copied in).
+    """
+    import keras
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No model file {path!r}; pass a .keras file or a training output folder.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path!r} is not a readable .keras file (a .keras file is a zip archive; this one is truncated, "
+            "corrupt or another format). Use checkpoints/latest.keras of the run, or retrain to rewrite it."
+        )
+    try:
+        return keras.saving.load_model(path)
+    except (ValueError, KeyError, OSError, TypeError, zipfile.BadZipFile) as error:
+        raise ValueError(
+            f"Could not load the model in {path!r}: its saved weights or config do not fit together ({error}). "
+            "The file was probably written by another architecture or model, or is corrupt; pass the .keras "
+            "file written by the run you mean (its model.keras or checkpoints/latest.keras), or retrain."
+        ) from error
+
+
+class RunConfigMismatchError(ValueError):
+    """An output folder holds a run whose saved config differs from the new run's (see `check_resumable_run`)."""
+
+
+# Config fields that may change when a run is resumed in the same output folder: they change neither the
+# model nor the data it sees. `steps` may grow (training continues to the new total) but not shrink.
+RESUME_MAY_DIFFER = ("output_dir", "verbose", "strategy", "tpu", "jit_compile", "data_dir", "steps", "backup_interval")
+
+
+def check_resumable_run(output_dir: str, config: dict) -> bool:
+    """Checks that `output_dir` holds no run, or a run this config may resume (BackupAndRestore).
+
+    Compares `output_dir/config.json` with `config` (a dataclass as a dict). Every field must be equal
+    except those in `RESUME_MAY_DIFFER`, and `steps` may only grow: resuming with other weights' shapes
+    (another architecture, number of latents, model) would load a backup that does not fit, and other
+    hyperparameters would mix two experiments in one folder.
+
+    Returns:
+        True when `output_dir` already holds a run (resumed), False when it holds none.
+
+    Raises:
+        RunConfigMismatchError: (a ValueError) naming each differing field (saved value -> new value) and the two fixes: rerun with
+            the saved flags to resume, or pass a new --output_dir.
+    """
+    path = os.path.join(output_dir, "config.json")
+    if not os.path.exists(path):
+        return False
+    try:
+        with open(path, encoding="utf-8") as handle:
+            saved = json.load(handle)
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as error:
+        raise RunConfigMismatchError(
+            f"{path} is unreadable ({error}), so it is unknown whether this run may resume there; pass a new "
+            f"--output_dir, or delete {output_dir} to start over."
+        ) from None
+    # Through JSON so tuples and lists (num_values) compare equal, as they will be saved.
+    new = json.loads(json.dumps(config))
+    differences = []
+    for name in sorted(set(saved) | set(new)):
+        if name in RESUME_MAY_DIFFER and name != "steps":
+            continue
+        old_value, new_value = saved.get(name, "<absent>"), new.get(name, "<absent>")
+        if name == "steps" and isinstance(old_value, int) and isinstance(new_value, int) and new_value >= old_value:
+            continue
+        if old_value != new_value:
+            differences.append(f"{name}: {old_value!r} -> {new_value!r}")
+    if differences:
+        raise RunConfigMismatchError(
+            f"--output_dir {output_dir} already holds a run with a different config ({'; '.join(differences)}; "
+            "saved -> now), so its backup and checkpoints do not belong to this run. To resume that run, rerun "
+            "with the flags in its config.json (steps may only grow); to start a new run, pass a new "
+            "--output_dir."
+        )
+    return True

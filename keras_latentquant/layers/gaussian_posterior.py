@@ -294,12 +294,13 @@ class GaussianPosterior(keras.layers.Layer):
 # ---------------------------------------------------------------------------------- shared helpers
 # (also used by ard_gaussian_posterior.py)
 def posterior_num_latents(input_shape, layer_name: str) -> int:
-    """`d` for an input `(batch, 2 d)`; ValueError for a rank < 2, unknown or odd last axis."""
+    """`d` for an input `(batch, 2 d)`; ValueError for a rank other than 2, unknown or odd last axis."""
     input_shape = tuple(input_shape)
-    if len(input_shape) < 2:
+    if len(input_shape) != 2:
         raise ValueError(
             f"{layer_name} needs inputs of shape (batch, 2 * num_latents) (means then log-variances on "
-            f"the last axis); got input shape {input_shape} of rank {len(input_shape)}."
+            f"the last axis); got input shape {input_shape} of rank {len(input_shape)}. Give it a rank-2 "
+            "batch, e.g. the encoder's flat head, or add a batch axis / keras.layers.Flatten()."
         )
     width = input_shape[-1]
     if width is None:

@@ -111,7 +111,7 @@ def _num_latents(input_shape) -> int:
     if len(input_shape) < 2:
         raise ValueError(
             f"NonNegativeLatents needs inputs of shape (batch, num_latents); got input shape "
-            f"{input_shape} of rank {len(input_shape)}."
+            f"{input_shape} of rank {len(input_shape)}. Add a batch axis, e.g. latents[None]."
         )
     if input_shape[-1] is None:
         raise ValueError(

@@ -39,6 +39,18 @@ class ImageBinaryCrossentropy(keras.losses.Loss):
             raise ValueError(f"pixel_reduction must be 'mean' or 'sum'; got {pixel_reduction!r}.")
         self.pixel_reduction = pixel_reduction
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        # Checked before Keras casts the targets to float: uint8 pixels 0..255 would otherwise train silently
+        # against targets far outside [0, 1]. The dtype is static, so this costs nothing per step.
+        dtype = getattr(y_true, "dtype", None)
+        if dtype is not None and keras.backend.standardize_dtype(dtype).startswith(("int", "uint", "bool")):
+            raise ValueError(
+                f"Image targets are {keras.backend.standardize_dtype(dtype)} (pixel values 0..255?), but "
+                "ImageBinaryCrossentropy needs float pixels in [0, 1]: scale to [0, 1] float32 first, e.g. "
+                "images.astype('float32') / 255 (or tf.image.convert_image_dtype in a tf.data pipeline)."
+            )
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
     def call(self, y_true, y_pred):
         logits = ops.cast(y_pred, "float32")
         targets = ops.cast(y_true, "float32")

@@ -22,13 +22,68 @@ import numpy as np
 from keras_latentquant.metrics import compute_infomec, psnr
 from keras_latentquant.models.autoencoders import encode
 
-__all__ = ["evaluate_model", "evaluate_autoencoder", "reconstruct", "METRICS", "default_metrics", "is_autoencoder"]
+__all__ = [
+    "evaluate_model", "evaluate_autoencoder", "reconstruct", "METRICS", "default_metrics", "is_autoencoder",
+    "check_images",
+]
 
 METRICS = ("infomec", "dci", "mig", "psnr")
 
 
+def check_images(images, image_shape=None, name: str = "images") -> np.ndarray:
+    """`images` as a float array `(N, H, W, C)` of finite pixels in [0, 1], or a ValueError saying what is
+    wrong (dtype, shape, which samples are NaN/inf, the range) and how to fix it.
+
+    Args:
+        images: the batch a model is asked to encode, reconstruct or be scored on.
+        image_shape: the model's `(H, W, C)`; None skips the shape check.
+        name: what the caller calls the batch, for the message.
+    """
+    images = np.asarray(images)
+    if images.dtype.kind in "iub":
+        raise ValueError(
+            f"{name} are {images.dtype} (pixel values 0..{int(images.max()) if images.size else 0}); the models "
+            f"take float pixels in [0, 1]: scale to [0, 1] float32 first, e.g. {name}.astype('float32') / 255."
+        )
+    if images.dtype.kind != "f":
+        raise ValueError(f"{name} must be a float array of pixels in [0, 1]; got dtype {images.dtype}. "
+                         "Convert them with np.asarray(..., dtype='float32').")
+    if image_shape is not None and (images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape)):
+        raise ValueError(
+            f"{name} must have shape (N,) + {tuple(image_shape)} for this model; got {images.shape}. Resize "
+            f"them to {tuple(image_shape)} (height, width, channels), or use a model trained on images of "
+            "that shape."
+        )
+    finite = np.isfinite(images).reshape(len(images), -1).all(axis=1) if images.ndim else np.isfinite(images)
+    if not np.all(finite):
+        bad = np.flatnonzero(~finite)
+        raise ValueError(
+            f"{name} hold NaN or inf pixels in {len(bad)} of {len(images)} samples (indices "
+            f"{bad[:10].tolist()}{' ...' if len(bad) > 10 else ''}); drop or repair those samples, e.g. keep "
+            f"{name}[np.isfinite({name}).reshape(len({name}), -1).all(axis=1)]."
+        )
+    if images.size and (images.min() < 0.0 or images.max() > 1.0):
+        raise ValueError(
+            f"{name} must hold pixel values in [0, 1]; got values in [{images.min():g}, {images.max():g}]. "
+            "Scale to [0, 1] float32 first (divide 0..255 pixels by 255)."
+        )
+    return images
+
+
+def _model_image_shape(model: keras.Model):
+    shape = getattr(model, "image_shape", None)
+    if shape is None and getattr(model, "inputs", None):
+        shape = model.inputs[0].shape[1:]
+    return None if shape is None else tuple(int(size) for size in shape)
+
+
 def reconstruct(model: keras.Model, images: np.ndarray, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
-    """Reconstructions in [0, 1]: the sigmoid of the model's pixel logits."""
+    """Reconstructions in [0, 1]: the sigmoid of the model's pixel logits.
+
+    Raises:
+        ValueError: from `check_images` for integer, wrongly shaped, non-finite or out-of-range images.
+    """
+    images = check_images(images, _model_image_shape(model))
     logits = model.predict(images, batch_size=batch_size, verbose=verbose)
     return 1.0 / (1.0 + np.exp(-logits.astype("float64")))
 
@@ -74,7 +129,18 @@ def evaluate_model(
         Dict with the requested floats (`infom`, `infoe`, `infoc`; `dci_d`, `dci_c`, `dci_i`; `mig`;
         `psnr`), for InfoMEC the lists `nmi` (K x d) and `active` (d), `latents` = "codes" or
         "continuous" saying which latents were scored, and `seconds` per metric.
+
+    Raises:
+        ValueError: images that are not float pixels in [0, 1] of the model's shape, or NaN/inf samples
+            (the message lists their indices); factors without one row per image; unknown metrics.
     """
+    images = check_images(images, _model_image_shape(model))
+    factors = np.asarray(factors)
+    if factors.ndim != 2 or len(factors) != len(images):
+        raise ValueError(
+            f"factors must have shape (N, K) with one row per image (N = {len(images)}); got {factors.shape}. "
+            "Pass the factor labels of the same samples as the images."
+        )
     metrics = default_metrics(model) if metrics is None else tuple(metrics)
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:

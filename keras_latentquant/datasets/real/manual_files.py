@@ -125,7 +125,11 @@ def format_error(path: pathlib.Path, problem: str) -> ManualFileFormatError:
     Returns:
         A `ManualFileFormatError` naming the file; the caller raises it.
     """
-    return ManualFileFormatError(f"{path} is not in the expected format: {problem}")
+    problem = problem.rstrip().rstrip(".")
+    return ManualFileFormatError(
+        f"{path} is not in the expected format: {problem}. Replace it with the original release file "
+        "(download it again), then rerun."
+    )
 
 
 class NpzArchive:
