@@ -30,6 +30,9 @@ def define_run_flags(output_dir: str, learning_rate: float, batch_size: int, ste
     flags.DEFINE_integer("seed", 0, "Seed of initialisation, data order and latent draws.")
     flags.DEFINE_integer("eval_interval", 10_000, "Steps between evaluations.", lower_bound=1)
     flags.DEFINE_integer("eval_samples", 10_000, "Held-out samples per evaluation.", lower_bound=10)
+    flags.DEFINE_integer("backup_interval", None, "Steps between backups of the training state (default: "
+                         "min(eval_interval, 1000)); rerunning a killed command resumes from the last one.",
+                         lower_bound=1)
     flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy (multi_worker reads TF_CONFIG).")
     flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
@@ -49,7 +52,7 @@ def run_flag_values() -> dict:
     """The shared flags' values, as config keyword arguments."""
     names = ("output_dir", "dataset", "dataset_config", "data_dir", "architecture", "num_latents",
              "quantization_weight", "commitment_weight", "learning_rate", "batch_size", "steps", "seed",
-             "eval_interval", "eval_samples", "strategy", "tpu", "jit_compile", "verbose")
+             "eval_interval", "eval_samples", "backup_interval", "strategy", "tpu", "jit_compile", "verbose")
     return {"num_values": num_values_flag(), **{name: getattr(FLAGS, name) for name in names}}
 
 
@@ -63,9 +66,11 @@ def run(argv, config, train) -> None:
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     from keras_latentquant.datasets.real import ManualFileFormatError, ManualFileNotFoundError
+    from keras_latentquant.model_files import RunConfigMismatchError
+    from keras_latentquant.training.callbacks import NonFiniteLossError
 
     try:
         train(config)
-    except (ManualFileNotFoundError, ManualFileFormatError) as error:
-        # A user's data problem, not a bug: the message says what is expected and where.
+    except (ManualFileNotFoundError, ManualFileFormatError, RunConfigMismatchError, NonFiniteLossError) as error:
+        # A user's data or output-folder problem, not a bug: the message says what is wrong and the fix.
         sys.exit(f"error: {error}")

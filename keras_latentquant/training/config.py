@@ -38,6 +38,8 @@ class TrainConfig:
         seed: seed of initialisation and data order.
         eval_interval: steps between evaluations (also the epoch length of `fit`).
         eval_samples: held-out samples used by each evaluation (taken from the end of the split).
+        backup_interval: steps between backups of the training state inside an eval interval (None:
+            min(eval_interval, 1000)); a killed run reruns at most this many steps when resumed.
         strategy: `default`, `mirrored`, `multi_worker` or `tpu`.
         tpu: TPU name or address for the `tpu` strategy.
         jit_compile: compile the train step with XLA.
@@ -69,6 +71,7 @@ class TrainConfig:
     seed: int = 0
     eval_interval: int = 10_000
     eval_samples: int = 10_000
+    backup_interval: int | None = None
     strategy: str = "default"
     tpu: str = ""
     jit_compile: bool = False
@@ -104,6 +107,12 @@ def _validate_run_fields(config) -> None:
             f"steps ({config.steps}) must be a multiple of eval_interval ({config.eval_interval}): "
             "training runs as steps/eval_interval epochs with an evaluation after each."
         )
+    backup_interval = getattr(config, "backup_interval", None)
+    if backup_interval is not None and (not isinstance(backup_interval, int) or backup_interval < 1):
+        raise ValueError(
+            f"backup_interval must be a positive integer (steps between backups) or unset for the default; "
+            f"got {backup_interval!r}."
+        )
     if config.eval_samples < 10:
         raise ValueError(f"eval_samples must be at least 10 to estimate InfoMEC; got {config.eval_samples}.")
     if config.num_latents is not None and config.num_latents < 1:
@@ -120,7 +129,7 @@ class InfoGANConfig:
 
     Attributes:
         output_dir, dataset, dataset_config, data_dir, architecture, num_latents, seed, eval_interval,
-        eval_samples, strategy, tpu, jit_compile, verbose: as in `TrainConfig`.
+        eval_samples, backup_interval, strategy, tpu, jit_compile, verbose: as in `TrainConfig`.
         model: `qlinfogan` or `infowgan_gp`.
         num_values, quantization_weight, commitment_weight: QLInfoGAN's quantizer.
         weight_decay: decoupled weight decay of both networks (None: 1e-3 QLInfoGAN, 0 InfoWGAN-GP).
@@ -159,6 +168,7 @@ class InfoGANConfig:
     eval_interval: int = 10_000
     eval_samples: int = 10_000
     num_samples_shown: int = 64
+    backup_interval: int | None = None
     strategy: str = "default"
     tpu: str = ""
     jit_compile: bool = False

@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import time
+import typing
 
 import keras
 import numpy as np
@@ -20,7 +21,7 @@ import tensorflow as tf
 from keras_latentquant import plotting
 from keras_latentquant.datasets import get_dataset_spec
 from keras_latentquant.datasets.pipeline import get_builder, load_arrays, load_dataset
-from keras_latentquant.model_files import apply_default_permissions
+from keras_latentquant.model_files import apply_default_permissions, atomic_path, check_resumable_run
 from keras_latentquant.models.autoencoders import (
     decoder_latents,
     get_bottleneck,
@@ -28,8 +29,15 @@ from keras_latentquant.models.autoencoders import (
 )
 from keras_latentquant.models.registry import OPTION_DEFAULTS
 from keras_latentquant.models.registry import build_model as registry_build_model
-from keras_latentquant.training.callbacks import DisentanglementEvaluation
+from keras_latentquant.training.callbacks import DisentanglementEvaluation, StopOnNonFiniteLoss, TrainingBackup
 from keras_latentquant.training.config import TrainConfig
+from keras_latentquant.training.distributed import (
+    for_this_worker,
+    patch_for_multi_worker,
+    parse_tf_config,
+    remove_worker_output_dir,
+    shard_by_data,
+)
 from keras_latentquant.training.evaluation import evaluate_model, reconstruct
 
 __all__ = ["train", "make_strategy", "build_model", "save_traversals", "load_run_data", "run_callbacks", "fit_and_evaluate", "RunData"]
@@ -41,24 +49,29 @@ def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
     Args:
         name: `default` (no distribution), `mirrored` (all local GPUs, or CPU), `multi_worker`
             (`MultiWorkerMirroredStrategy`, cluster from the `TF_CONFIG` environment variable) or
-            `tpu` (`TPUStrategy`).
+            `tpu` (`TPUStrategy`). `multi_worker` must be created before any other TensorFlow op in
+            the process (it configures the collective ops at startup).
         tpu: TPU name or grpc address for `tpu` ("" lets the resolver find a local TPU).
 
     Returns:
         The strategy.
+
+    Raises:
+        TFConfigError: `multi_worker` with a missing or malformed `TF_CONFIG`.
     """
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ValueError(
-                "strategy=multi_worker needs the TF_CONFIG environment variable describing the cluster "
-                '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", '
-                '"index": 0}}); set it on every worker.'
-            )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        parse_tf_config()  # a missing or malformed TF_CONFIG fails here with the fix, not deep in TF
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as error:
+            raise RuntimeError(
+                f"MultiWorkerMirroredStrategy could not configure its collective ops ({error}): it must be "
+                "created before any other TensorFlow op in the process; call make_strategy first."
+            ) from error
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)
@@ -102,6 +115,8 @@ class RunData:
     train: tf.data.Dataset
     eval_images: np.ndarray
     eval_factors: np.ndarray
+    # train_from(step): a freshly built training pipeline whose first batch is batch `step` of `train`'s.
+    train_from: typing.Callable[[int], tf.data.Dataset] | None = None
 
 
 def load_run_data(config, mode: str, batch_size: int) -> RunData:
@@ -120,10 +135,19 @@ def load_run_data(config, mode: str, batch_size: int) -> RunData:
             f"eval_samples ({config.eval_samples}) must be less than half the dataset ({total} examples "
             f"in config {builder.builder_config.name!r}); lower --eval_samples or use a larger config."
         )
-    train = load_dataset(
-        config.dataset, builder.builder_config.name, split=f"train[:-{config.eval_samples}]",
-        data_dir=config.data_dir, mode=mode, batch_size=batch_size, shuffle=True, repeat=True, seed=config.seed,
-    )
+
+    def train_from(step: int = 0) -> tf.data.Dataset:
+        # Built anew on every call: the seeded shuffle gives a pipeline's first iterator the same order in
+        # every process, but reseeds each further iterator of the same pipeline, so a resumed run (or its
+        # second `fit`) must not reuse one. skip() still reads the skipped batches (cost: measured about
+        # 0.1 ms per tiny cached batch of 16 on CPU; it grows with batch size).
+        dataset = load_dataset(
+            config.dataset, builder.builder_config.name, split=f"train[:-{config.eval_samples}]",
+            data_dir=config.data_dir, mode=mode, batch_size=batch_size, shuffle=True, repeat=True, seed=config.seed,
+        )
+        return dataset.skip(step) if step else dataset
+
+    train = train_from(0)
     eval_images, eval_factors = load_arrays(
         config.dataset, builder.builder_config.name, split=f"train[-{config.eval_samples}:]", data_dir=config.data_dir
     )
@@ -132,51 +156,124 @@ def load_run_data(config, mode: str, batch_size: int) -> RunData:
         f"{len(eval_images)} held-out examples ({time.time() - start:.1f} s)",
         flush=True,
     )
-    return RunData(builder, total, train, eval_images, eval_factors)
+    # Preparing a dataset on first use (rendering it) draws from the global random generators: reseed, so a
+    # run that prepared its data initialises its model exactly like a rerun that found them ready.
+    keras.utils.set_random_seed(config.seed)
+    return RunData(builder, total, train, eval_images, eval_factors, train_from)
 
 
-def run_callbacks(config, eval_images, eval_factors, extra=()) -> tuple[DisentanglementEvaluation, list]:
-    """The callbacks every run has, in order: BackupAndRestore (`backup/`), TerminateOnNaN, the
-    evaluation (`evaluations.jsonl`), `extra`, ModelCheckpoint (`checkpoints/latest.keras`), TensorBoard
-    (`logs/`). Returns `(evaluation, callbacks)`."""
+# Backups inside an epoch when `backup_interval` is unset: a kill loses at most this many steps. A backup is
+# save_weights of model and optimizer plus a small npz (cost for the paper-size models not yet measured).
+DEFAULT_BACKUP_INTERVAL = 1000
+
+
+def backup_interval(config) -> int:
+    """`config.backup_interval`, or by default min(eval_interval, DEFAULT_BACKUP_INTERVAL) steps."""
+    return getattr(config, "backup_interval", None) or min(config.eval_interval, DEFAULT_BACKUP_INTERVAL)
+
+
+def run_callbacks(config, eval_images, eval_factors, extra=(), *, output_dir=None) -> tuple[DisentanglementEvaluation, list]:
+    """The callbacks every run has, in order: StopOnNonFiniteLoss, the evaluation (`evaluations.jsonl`),
+    `extra`, TrainingBackup (`backup/`, every `backup_interval` steps and every epoch end), ModelCheckpoint
+    (`checkpoints/latest.keras`), TensorBoard (`logs/`). The backup comes after the evaluation (and `extra`)
+    so that an epoch-end backup holds that epoch's logs; the NaN guard comes first so that no other callback
+    sees a non-finite step. Returns `(evaluation, callbacks)`.
+
+    Args:
+        config: the run's config (output_dir, eval_interval, backup_interval).
+        eval_images, eval_factors: held-out arrays of the evaluation.
+        extra: callbacks run after the evaluation, before the backup.
+        output_dir: folder of the files (None: `config.output_dir`).
+    """
+    output_dir = output_dir or config.output_dir
     steps_per_epoch = config.eval_interval
     evaluation = DisentanglementEvaluation(
-        eval_images, eval_factors, steps_per_epoch, os.path.join(config.output_dir, "evaluations.jsonl")
+        eval_images, eval_factors, steps_per_epoch, os.path.join(output_dir, "evaluations.jsonl")
     )
-    checkpoints = os.path.join(config.output_dir, "checkpoints")
+    checkpoints = os.path.join(output_dir, "checkpoints")
     os.makedirs(checkpoints, exist_ok=True)
+    backup = TrainingBackup(os.path.join(output_dir, "backup"), steps_per_epoch, backup_interval(config))
+    checkpoint = os.path.join(checkpoints, "latest.keras")
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(config.output_dir, "backup")),
-        keras.callbacks.TerminateOnNaN(),
+        StopOnNonFiniteLoss(steps_per_epoch, backup, checkpoint),
         evaluation,
         *extra,
-        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "latest.keras")),
-        keras.callbacks.TensorBoard(os.path.join(config.output_dir, "logs"), update_freq=max(1, steps_per_epoch // 10)),
+        backup,
+        keras.callbacks.ModelCheckpoint(checkpoint),
+        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), update_freq=max(1, steps_per_epoch // 10)),
     ]
     return evaluation, callbacks
 
 
 def fit_and_evaluate(model, config, train_data, callbacks, evaluation: DisentanglementEvaluation):
-    """`model.fit` for `config.steps` steps in epochs of `config.eval_interval`, then the final scores.
+    """`model.fit` for `config.steps` steps in epochs of `config.eval_interval`, then the final scores,
+    resuming exactly from the `TrainingBackup` among `callbacks` when it holds a backup.
+
+    Resuming at step `s` (epoch `e = s // eval_interval`, `b = s % eval_interval` steps into it): the backup
+    restores weights, optimizer state, SeedGenerator states and (when `b > 0`) the epoch's metric sums; the
+    input restarts at batch `s` of a freshly built pipeline; when `b > 0` a first `fit` runs the remaining
+    `eval_interval - b` steps of epoch `e`, and a second `fit` the epochs after it. The returned history holds
+    every epoch of the run, the ones before the restart included (from the backup).
+
+    Args:
+        model: the built, compiled model.
+        config: the run's config (steps, eval_interval, verbose).
+        train_data: `step -> tf.data.Dataset` giving the training pipeline from batch `step` on, built anew on
+            each call (`RunData.train_from`); or one `tf.data.Dataset`, which is only exact for runs that
+            need a single `fit` (a shuffled pipeline reshuffles each further iterator).
+        callbacks: from `run_callbacks` (plus any others).
+        evaluation: the `DisentanglementEvaluation` among them.
 
     Returns:
-        `(history, train_seconds, final)`: `final` is the last evaluation, or a fresh one when a resumed run
-        had already finished its last epoch.
+        `(history, train_seconds, final)`: `history` a `keras.callbacks.History`; `final` is the last
+        evaluation, or a fresh one when a resumed run had already finished its last epoch.
     """
+    if isinstance(train_data, tf.data.Dataset):
+        dataset = train_data
+        train_data = lambda step: dataset.skip(step) if step else dataset  # noqa: E731
+    backups = [callback for callback in callbacks if isinstance(callback, TrainingBackup)]
+    backup = backups[0] if backups else None
+    steps_per_epoch, epochs = config.eval_interval, config.steps // config.eval_interval
+    step = backup.restore(model) if backup else 0
+    if step > config.steps:
+        raise ValueError(
+            f"The backup in {backup.backup_dir} is at step {step}, past --steps={config.steps}; rerun with "
+            f"--steps >= {step}, or use a new --output_dir to train from scratch."
+        )
+    if step:
+        evaluation.truncate_log(step)
+        print(f"resuming from the backup at step {step} of {config.steps}: {backup.last_path}", flush=True)
+    # (initial_epoch, end_epoch, steps_per_epoch) of each fit: the rest of a partly done epoch, then the others.
+    segments = []
+    epoch, done_in_epoch = divmod(step, steps_per_epoch)
+    if done_in_epoch:
+        segments.append((epoch, epoch + 1, steps_per_epoch - done_in_epoch))
+        epoch += 1
+    if epoch < epochs:
+        segments.append((epoch, epochs, steps_per_epoch))
+
+    history = {key: list(values) for key, values in (backup.history if backup else {}).items()}
     start = time.time()
-    history = model.fit(
-        train_data,
-        epochs=config.steps // config.eval_interval,
-        steps_per_epoch=config.eval_interval,
-        callbacks=callbacks,
-        verbose=config.verbose,
-        shuffle=False,  # the tf.data pipeline shuffles
-    )
+    for initial_epoch, end_epoch, steps in segments:
+        first_step = initial_epoch * steps_per_epoch + steps_per_epoch - steps
+        part = model.fit(
+            train_data(first_step),
+            initial_epoch=initial_epoch,
+            epochs=end_epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=config.verbose,
+            shuffle=False,  # the tf.data pipeline shuffles
+        )
+        for key, values in part.history.items():
+            history.setdefault(key, []).extend(float(value) for value in values)
     train_seconds = time.time() - start
+    merged = keras.callbacks.History()
+    merged.history = history
     final = evaluation.last
     if final is None:  # resumed after the last epoch had already run: evaluate now
         final = {"step": config.steps, **evaluate_model(model, evaluation.images, evaluation.factors)}
-    return history, train_seconds, final
+    return merged, train_seconds, final
 
 
 def save_traversals(model: keras.Model, image: np.ndarray, path: str, num_steps: int = 10, latent_range=None) -> str:
@@ -230,10 +327,28 @@ def save_traversals(model: keras.Model, image: np.ndarray, path: str, num_steps:
 def train(config: TrainConfig) -> dict:
     """Trains the model a config describes and writes its outputs.
 
-    Writes into `config.output_dir`: `config.json`; `logs/` (TensorBoard); `backup/` (BackupAndRestore:
-    rerunning the same command resumes there); `checkpoints/latest.keras` (every eval interval);
+    Writes into `config.output_dir`: `config.json`; `logs/` (TensorBoard); `backup/` (`TrainingBackup`,
+    every `backup_interval` steps and every evaluation: rerunning the same command resumes there, see below); `checkpoints/latest.keras` (every eval interval);
     `evaluations.jsonl`; and at the end `model.keras`, `metrics.json`, `reconstructions.png` and
-    `traversals.png`.
+    `traversals.png` (each written to a temporary name, then renamed). Nothing is written before the
+    config, the data and the model have been checked, so bad input leaves no output folder behind.
+
+    Resuming: a folder that already holds a run (`config.json`) is resumed only with the same config, up
+    to `model_files.RESUME_MAY_DIFFER` (output_dir, verbose, strategy, tpu, jit_compile, data_dir, backup_interval, and
+    `steps`, which may grow to continue training but not shrink); any other difference raises ValueError
+    naming the fields, since the backup's weights belong to the other config.
+
+    Exact resumption: a run killed at any point (even SIGKILL during a backup) and rerun with the same
+    command restores weights, optimizer state, SeedGenerator states and the epoch's metric sums from its
+    last backup, and reads the input from that backup's batch of a freshly built, seeded pipeline
+    (`fit_and_evaluate`). On the same machine, thread count and TensorFlow build it then ends bit-for-bit
+    equal to an uninterrupted run, metrics.json and evaluations included (`tests/trainers/test_resume.py`),
+    for every model: the VAE family's noise comes from SeedGenerators whose states the backup holds, the
+    GANs' from a saved draw counter. Exactness rests on deterministic kernels: CPU kernels are for a fixed
+    thread count; on GPU call `tf.config.experimental.enable_op_determinism()`; `jit_compile` must not
+    change between the runs (XLA and non-XLA random streams differ). A NaN/inf loss or weights raises
+    `NonFiniteLossError` naming the step and the last good backup and checkpoint, before any of them,
+    `metrics.json` or `model.keras` is written with the bad weights.
 
     Args:
         config: the run's `TrainConfig`.
@@ -241,20 +356,27 @@ def train(config: TrainConfig) -> dict:
     Returns:
         The final metrics dict (also in `metrics.json`).
     """
+    # Everything that can fail on bad input (config, an existing run with other flags, data, model) runs
+    # before anything is written, so a bad flag or missing dataset leaves no half-made output folder.
     config.validate()
+    # First TF work of the run: MultiWorkerMirroredStrategy must exist before any other TF op.
+    strategy = make_strategy(config.strategy, config.tpu)
+    # Multi-worker: only the chief writes into output_dir; the others into output_dir/.workers/<task>.
+    run_output_dir, config = config.output_dir, for_this_worker(config)
+    check_resumable_run(config.output_dir, dataclasses.asdict(config))
     spec = get_dataset_spec(config.dataset)
     num_latents = config.num_latents or 2 * spec.num_factors
-    os.makedirs(config.output_dir, exist_ok=True)
-    write_json_atomic(os.path.join(config.output_dir, "config.json"), dataclasses.asdict(config))
     keras.utils.set_random_seed(config.seed)
-    strategy = make_strategy(config.strategy, config.tpu)
 
     data = load_run_data(config, mode="autoencoder", batch_size=config.batch_size)
     builder, total = data.builder, data.total
-    train_data, eval_images, eval_factors = data.train, data.eval_images, data.eval_factors
+    eval_images, eval_factors = data.eval_images, data.eval_factors
 
     with strategy.scope():
         model = build_model(config, spec.image_shape, num_latents, dataset_size=total - config.eval_samples)
+    patch_for_multi_worker(model)  # Keras 3.15 fit/predict under MultiWorkerMirroredStrategy (distributed.py)
+    os.makedirs(config.output_dir, exist_ok=True)
+    write_json_atomic(os.path.join(config.output_dir, "config.json"), dataclasses.asdict(config))
     evaluation, callbacks = run_callbacks(config, eval_images, eval_factors)
 
     print(
@@ -263,18 +385,24 @@ def train(config: TrainConfig) -> dict:
         f"on {strategy.num_replicas_in_sync} replica(s)",
         flush=True,
     )
-    history, train_seconds, final = fit_and_evaluate(model, config, train_data, callbacks, evaluation)
-    model.save(os.path.join(config.output_dir, "model.keras"))
+    # A function of the start step, so that a resumed run reads the batches an uninterrupted one would.
+    resumable_data = lambda step: shard_by_data(data.train_from(step))  # noqa: E731
+    history, train_seconds, final = fit_and_evaluate(model, config, resumable_data, callbacks, evaluation)
+    # Final files go to a temporary name, then are renamed: never seen half-written.
+    with atomic_path(os.path.join(config.output_dir, "model.keras")) as temporary:
+        model.save(temporary)
     shown = eval_images[:8]
-    plotting.save_reconstructions(
-        shown, reconstruct(model, shown), os.path.join(config.output_dir, "reconstructions.png"),
-        title=f"{config.model}: held-out reconstructions (PSNR {final['psnr']:.2f} dB)",
-    )
+    with atomic_path(os.path.join(config.output_dir, "reconstructions.png")) as temporary:
+        plotting.save_reconstructions(
+            shown, reconstruct(model, shown), temporary,
+            title=f"{config.model}: held-out reconstructions (PSNR {final['psnr']:.2f} dB)",
+        )
     latent_range = None
     if get_quantizer(model) is None:
         decoder_inputs = decoder_latents(model, eval_images[:2000])
         latent_range = np.stack([decoder_inputs.min(0), decoder_inputs.max(0)])
-    save_traversals(model, eval_images[0], os.path.join(config.output_dir, "traversals.png"), latent_range=latent_range)
+    with atomic_path(os.path.join(config.output_dir, "traversals.png")) as temporary:
+        save_traversals(model, eval_images[0], temporary, latent_range=latent_range)
 
     metrics = {
         "model": config.model,
@@ -298,4 +426,5 @@ def train(config: TrainConfig) -> dict:
         "InfoC {infoc:.3f}  PSNR {psnr:.2f} dB".format(steps=config.steps, n=len(eval_images), **final)
     )
     print(f"outputs in {config.output_dir}: metrics.json, model.keras, reconstructions.png, traversals.png")
+    remove_worker_output_dir(run_output_dir)  # a non-chief worker's copies; nothing on the chief
     return metrics

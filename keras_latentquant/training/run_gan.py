@@ -14,9 +14,16 @@ import keras
 import numpy as np
 
 from keras_latentquant.datasets import get_dataset_spec
+from keras_latentquant.model_files import atomic_path, check_resumable_run
 from keras_latentquant.models.infogan import build_infogan
 from keras_latentquant.training.callbacks import GANSnapshots, format_scores
 from keras_latentquant.training.config import InfoGANConfig
+from keras_latentquant.training.distributed import (
+    for_this_worker,
+    patch_for_multi_worker,
+    remove_worker_output_dir,
+    shard_by_data,
+)
 from keras_latentquant.training.run import (
     fit_and_evaluate,
     load_run_data,
@@ -35,7 +42,10 @@ def train_gan(config: InfoGANConfig) -> dict:
     traversal images under `logs/images`); `backup/` (rerunning the same command resumes there);
     `checkpoints/latest.keras`; `evaluations.jsonl`; `images/step_*_{samples,traversals}.png` at every
     evaluation; and at the end `model.keras` (the whole GAN), `generator.keras` (latent -> image, a plain
-    functional model), `samples.png`, `traversals.png` and `metrics.json`.
+    functional model), `samples.png`, `traversals.png` and `metrics.json`. Nothing is written before the
+    config, the data and the model have been checked; `model.keras` and `generator.keras` are written to a
+    temporary name, then renamed. An existing run folder is resumed only with the same config, as in
+    `training.run.train` (see `model_files.check_resumable_run`; `steps` may grow).
 
     Args:
         config: the run's `InfoGANConfig`.
@@ -43,23 +53,27 @@ def train_gan(config: InfoGANConfig) -> dict:
     Returns:
         The final metrics dict (also in `metrics.json`).
     """
+    # Everything that can fail on bad input (config, an existing run with other flags, data, model) runs
+    # before anything is written, so a bad flag or missing dataset leaves no half-made output folder.
     config.validate()
+    # First TF work of the run: MultiWorkerMirroredStrategy must exist before any other TF op.
+    strategy = make_strategy(config.strategy, config.tpu)
+    # Multi-worker: only the chief writes into output_dir; the others into output_dir/.workers/<task>.
+    run_output_dir, config = config.output_dir, for_this_worker(config)
+    check_resumable_run(config.output_dir, dataclasses.asdict(config))
     spec = get_dataset_spec(config.dataset)
     num_latents = config.num_latents or 2 * spec.num_factors
-    strategy = make_strategy(config.strategy, config.tpu)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise ValueError(
             f"batch_size ({config.batch_size}) must be divisible by the {replicas} replicas, so every replica's "
             "critic slice has the same size."
         )
-    os.makedirs(config.output_dir, exist_ok=True)
-    write_json_atomic(os.path.join(config.output_dir, "config.json"), dataclasses.asdict(config))
     keras.utils.set_random_seed(config.seed)
 
     # One training step reads critic_steps slices of batch_size real images.
     data = load_run_data(config, mode="images", batch_size=config.critic_steps * config.batch_size)
-    builder, train_data, eval_images, eval_factors = data.builder, data.train, data.eval_images, data.eval_factors
+    builder, eval_images, eval_factors = data.builder, data.eval_images, data.eval_factors
 
     with strategy.scope():
         model = build_infogan(
@@ -71,6 +85,9 @@ def train_gan(config: InfoGANConfig) -> dict:
             learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2,
             weight_decay=config.weight_decay, seed=config.seed, jit_compile=config.jit_compile,
         )
+    patch_for_multi_worker(model)  # Keras 3.15 fit/predict under MultiWorkerMirroredStrategy (distributed.py)
+    os.makedirs(config.output_dir, exist_ok=True)
+    write_json_atomic(os.path.join(config.output_dir, "config.json"), dataclasses.asdict(config))
     steps_per_epoch = config.eval_interval
     log_dir = os.path.join(config.output_dir, "logs")
     snapshots = GANSnapshots(
@@ -84,9 +101,14 @@ def train_gan(config: InfoGANConfig) -> dict:
         f"on {replicas} replica(s)",
         flush=True,
     )
-    history, train_seconds, final = fit_and_evaluate(model, config, train_data, callbacks, evaluation)
-    model.save(os.path.join(config.output_dir, "model.keras"))
-    model.generator.save(os.path.join(config.output_dir, "generator.keras"))
+    # data.train_from(step): a resumed run reads the batches an uninterrupted one would.
+    sharded_data = lambda step: shard_by_data(data.train_from(step))  # noqa: E731  (workers split each batch)
+    history, train_seconds, final = fit_and_evaluate(model, config, sharded_data, callbacks, evaluation)
+    # Final files go to a temporary name, then are renamed: never seen half-written.
+    with atomic_path(os.path.join(config.output_dir, "model.keras")) as temporary:
+        model.save(temporary)
+    with atomic_path(os.path.join(config.output_dir, "generator.keras")) as temporary:
+        model.generator.save(temporary)
     paths = snapshots.write(config.steps)
 
     metrics = {
@@ -110,4 +132,5 @@ def train_gan(config: InfoGANConfig) -> dict:
         f"outputs in {config.output_dir}: metrics.json, model.keras, generator.keras, "
         f"{os.path.basename(paths['samples'])}, {os.path.basename(paths['traversals'])}, images/, logs/"
     )
+    remove_worker_output_dir(run_output_dir)  # a non-chief worker's copies; nothing on the chief
     return metrics
