@@ -13,6 +13,7 @@ import time
 import keras
 import numpy as np
 
+from keras_latentquant.model_files import atomic_path
 from keras_latentquant.training.evaluation import evaluate_model
 
 __all__ = [
@@ -152,7 +153,10 @@ class GANSnapshots(keras.callbacks.Callback):
         ):
             # Rendered once; the latest copy beside the run's other outputs is a file copy.
             history = plotting.save_image_grid(images, os.path.join(folder, f"step_{step:07d}_{kind}.png"), **extra)
-            paths[kind] = shutil.copyfile(history, os.path.join(self.output_dir, f"{kind}.png"))
+            latest = os.path.join(self.output_dir, f"{kind}.png")
+            with atomic_path(latest) as temporary:  # never seen half-copied
+                shutil.copyfile(history, temporary)
+            paths[kind] = latest
         if self.log_dir:
             self._log_images(step, grid, traversals)
         return paths
