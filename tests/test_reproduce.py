@@ -1,0 +1,198 @@
+"""benchmarks/reproduce.py: aggregation of per-run scores, the table, the RESULTS.md section, resuming.
+
+The aggregation tests work on fabricated `scores.json` files (no training); one tiny end-to-end
+invocation trains one AE for 2 steps in a subprocess, and a second invocation of the same command
+must skip it.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "benchmarks", "reproduce.py")
+
+
+def _load_module():
+    # The script defines its flags only when run as a script, so importing it here adds no absl flags.
+    spec = importlib.util.spec_from_file_location("benchmarks_reproduce", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+reproduce = _load_module()
+
+BUDGET = dict(steps=10, gan_steps=4, batch_size=8, gan_batch_size=4, critic_steps=2, dataset_config="tiny",
+              data_dir=None, architecture="small", num_latents=None, eval_samples=200)
+
+
+def _fake_run(output_dir, dataset, model, seed, **scores):
+    """Writes the files a finished run leaves: its reproduce_config.json and scores.json."""
+    planned = reproduce.run_config(dataset, model, seed, str(output_dir), **BUDGET)
+    folder = planned["config"]["output_dir"]
+    os.makedirs(folder, exist_ok=True)
+    reproduce.write_json_atomic(os.path.join(folder, reproduce.RUN_CONFIG_FILE), planned)
+    payload = {
+        "dataset": dataset, "dataset_config": "tiny", "model": model, "seed": seed, "trainer": planned["trainer"],
+        "budget": reproduce.budget_of(planned), "num_latents": 10, "latents": "codes",
+        "infom": 0.5, "infoe": 0.5, "infoc": 0.5, "dci_d": 0.5, "dci_c": 0.5, "dci_i": 0.5,
+        "psnr": None if planned["trainer"] == "gan" else 20.0, "wall_seconds": 100.0,
+        "command": "python benchmarks/reproduce.py --fake", "machine": "2 CPU cores (test)",
+        "versions": {"tensorflow": "x", "keras": "y", "python": "z"},
+    }
+    payload.update(scores)
+    reproduce.write_json_atomic(os.path.join(folder, reproduce.SCORES_FILE), payload)
+    return folder
+
+
+def test_summarize_mean_and_sample_std():
+    summary = reproduce.summarize([0.1, 0.2, 0.6])
+    assert summary["mean"] == pytest.approx(0.3)
+    # sample std: sqrt(((-0.2)^2 + (-0.1)^2 + 0.3^2) / 2) = sqrt(0.14 / 2)
+    assert summary["std"] == pytest.approx(0.07 ** 0.5)
+    assert (summary["min"], summary["max"], summary["n"]) == (0.1, 0.6, 3)
+    single = reproduce.summarize([0.4])
+    assert single["mean"] == 0.4 and single["std"] is None
+
+
+def test_aggregate_and_table(tmp_path):
+    for seed, infom, psnr, wall in [(0, 0.40, 20.0, 90.0), (1, 0.50, 22.0, 110.0), (2, 0.60, 24.0, 100.0)]:
+        _fake_run(tmp_path, "procedural_dsprites", "qlae", seed, infom=infom, psnr=psnr, wall_seconds=wall)
+    _fake_run(tmp_path, "procedural_dsprites", "qlinfogan", 0, infoc=0.25)
+    _fake_run(tmp_path, "procedural_dsprites", "ae", 0, infoc=0.125)
+    scores = reproduce.load_scores(str(tmp_path))
+    assert len(scores) == 5
+    groups = reproduce.aggregate(scores, order_models=["qlae", "ae", "qlinfogan"],
+                                 order_datasets=["procedural_dsprites"])
+    assert [g["model"] for g in groups] == ["qlae", "ae", "qlinfogan"]
+    qlae = groups[0]
+    assert qlae["seeds"] == [0, 1, 2]
+    assert qlae["columns"]["infom"]["mean"] == pytest.approx(0.5)
+    assert qlae["columns"]["infom"]["std"] == pytest.approx(0.1)
+    assert qlae["columns"]["psnr"]["std"] == pytest.approx(2.0)
+    assert qlae["columns"]["wall_seconds"]["mean"] == pytest.approx(100.0)
+    assert groups[2]["columns"]["psnr"] is None  # a GAN has no PSNR
+
+    table = reproduce.format_table(groups).splitlines()
+    assert table[0] == ("| dataset | model | seeds | InfoM | InfoE | InfoC | DCI D | DCI C | DCI I | PSNR (dB) | "
+                        "wall (s) |")
+    assert table[2] == ("| procedural_dsprites | qlae | 3 | 0.500 ± 0.100 | 0.500 ± 0.000 | 0.500 ± 0.000 | "
+                        "0.500 ± 0.000 | 0.500 ± 0.000 | 0.500 ± 0.000 | 22.00 ± 2.00 | 100 ± 10 |")
+    # One seed: the mean alone (no spread); the GAN's PSNR is n/a.
+    assert table[3].startswith("| procedural_dsprites | ae | 1 | 0.500 | 0.500 | 0.125 |")
+    assert table[4].split(" | ")[-2] == "n/a"
+    walls = reproduce.format_wall_times(groups).splitlines()
+    assert walls[0] == "| dataset | model | seed 0 (s) | seed 1 (s) | seed 2 (s) |"
+    assert walls[2] == "| procedural_dsprites | qlae | 90 | 110 | 100 |"
+    assert walls[3] == "| procedural_dsprites | ae | 100 | missing | missing |"
+
+
+def test_aggregate_refuses_mixed_budgets(tmp_path):
+    _fake_run(tmp_path, "procedural_dsprites", "qlae", 0)
+    _fake_run(tmp_path, "procedural_dsprites", "qlae", 1, budget={"steps": 99})
+    with pytest.raises(ValueError, match="different budgets"):
+        reproduce.aggregate(reproduce.load_scores(str(tmp_path)))
+
+
+def test_plan_marks_finished_runs_and_refuses_another_budget(tmp_path):
+    _fake_run(tmp_path, "procedural_dsprites", "qlae", 0)
+    runs = reproduce.plan_runs(str(tmp_path), ["procedural_dsprites"], ["qlae", "qlinfogan"], ["0", "1"], **BUDGET)
+    assert [(r["model"], r["seed"], r["done"]) for r in runs] == [
+        ("qlae", 0, True), ("qlinfogan", 0, False), ("qlae", 1, False), ("qlinfogan", 1, False)]  # seed-major
+    assert runs[1]["trainer"] == "gan" and runs[1]["config"]["steps"] == 4 and runs[1]["config"]["batch_size"] == 4
+    assert runs[0]["config"]["steps"] == runs[0]["config"]["eval_interval"] == 10
+    assert runs[2]["folder"] == os.path.join(str(tmp_path), "procedural_dsprites", "qlae", "seed_1")
+    with pytest.raises(ValueError, match=r"steps: 10 there, 20 now.*new --output_dir"):
+        reproduce.plan_runs(str(tmp_path), ["procedural_dsprites"], ["qlae"], ["0"], **dict(BUDGET, steps=20))
+
+
+def test_runs_with_scores_are_skipped_and_failures_reported(tmp_path):
+    _fake_run(tmp_path, "procedural_dsprites", "qlae", 0)
+    planned = reproduce.plan_runs(str(tmp_path), ["procedural_dsprites"], ["qlae", "ae"], ["0"], **BUDGET)
+    called, lines = [], []
+
+    def fake_execute(run, command_line, log):
+        called.append((run["model"], run["seed"], command_line))
+        return (1 if run["model"] == "ae" else 0), 1.0
+
+    failed = reproduce.train_missing(planned, "python benchmarks/reproduce.py", run=fake_execute, log=lines.append)
+    assert called == [("ae", 0, "python benchmarks/reproduce.py")]  # qlae/seed_0 has scores: not rerun
+    assert failed == [os.path.join(str(tmp_path), "procedural_dsprites", "ae", "seed_0")]
+    assert lines[0] == "2 runs planned, 1 already finished, 1 to train"
+    assert "FAILED (exit code 1;" in lines[-1]
+
+
+def test_results_section_replaced_not_duplicated(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n\n## Other section\n\nkept text\n")
+    output_dir = tmp_path / "runs"
+    _fake_run(output_dir, "procedural_dsprites", "qlae", 0, infom=0.25)
+    planned = reproduce.plan_runs(str(output_dir), ["procedural_dsprites"], ["qlae"], ["0", "1"], **BUDGET)
+    summary = reproduce.write_outputs(str(output_dir), planned, ["qlae"], ["procedural_dsprites"], str(results),
+                                      reading="Reading: first.", command_line="python reproduce.py --aggregate_only")
+    assert summary["missing"] == ["procedural_dsprites/qlae/seed_1"]
+    first = results.read_text()
+    assert first.startswith("# Results\n\n## Other section\n\nkept text\n\n" + reproduce.BEGIN_MARKER)
+    assert "| procedural_dsprites | qlae | 1 | 0.250 |" in first
+    assert "Missing runs: procedural_dsprites/qlae/seed_1." in first
+    assert "python benchmarks/reproduce.py --fake" in first and "Reading: first." in first
+    assert "10 steps of batch 8; `tiny` data config, the last 200 images held out" in first
+    assert "twice the number of factors (10 on procedural_dsprites)" in first
+    assert "Table written by `python reproduce.py --aggregate_only`." in first
+
+    # A later section written by someone else after ours must survive the rewrite.
+    results.write_text(first + "\n## Later section\n\nlater text\n")
+    _fake_run(output_dir, "procedural_dsprites", "qlae", 1, infom=0.75)
+    reproduce.write_outputs(str(output_dir), planned, ["qlae"], ["procedural_dsprites"], str(results),
+                            reading="Reading: second.")
+    second = results.read_text()
+    assert second.count(reproduce.SECTION_TITLE) == 1 and second.count(reproduce.BEGIN_MARKER) == 1
+    assert "| procedural_dsprites | qlae | 2 | 0.500 ± 0.354 |" in second
+    assert "Every planned run finished." in second and "Reading: first." not in second
+    assert second.startswith("# Results\n\n## Other section\n\nkept text\n\n")
+    assert second.endswith(reproduce.END_MARKER + "\n\n## Later section\n\nlater text\n")
+    table = json.loads((output_dir / "table.json").read_text())
+    assert table["groups"][0]["columns"]["infom"]["values"] == [0.25, 0.75]
+    assert "0.500 ± 0.354" in (output_dir / "table.md").read_text()
+
+
+def test_results_section_without_markers_is_refused():
+    with pytest.raises(ValueError, match="without the markers"):
+        reproduce.replace_section("# R\n\n## Reproduction (issue 8)\n\nold\n", "new\n")
+    with pytest.raises(ValueError, match="only one of the reproduction markers"):
+        reproduce.replace_section("# R\n" + reproduce.BEGIN_MARKER + "\n", "new\n")
+
+
+def _invoke(arguments, cwd, timeout=300):
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, SCRIPT, *arguments], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env=environment)
+
+
+# Two subprocesses that import TensorFlow, one trains 2 steps: 32 s on quiet cores (220 s when 6 jobs shared them).
+def test_tiny_end_to_end_then_skipped(tmp_path):
+    output_dir = tmp_path / "runs"
+    arguments = ["--models=ae", "--datasets=procedural_dsprites", "--seeds=0", "--dataset_config=tiny",
+                 f"--data_dir={tmp_path / 'tfds'}", "--steps=2", "--batch_size=8", "--eval_samples=200",
+                 f"--output_dir={output_dir}"]
+    completed = _invoke(arguments, tmp_path)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    folder = output_dir / "procedural_dsprites" / "ae" / "seed_0"
+    scores = json.loads((folder / "scores.json").read_text())
+    for key in ("infom", "infoe", "infoc", "dci_d", "dci_c", "dci_i"):
+        assert 0.0 <= scores[key] <= 1.0, key
+    assert scores["psnr"] > 0 and scores["wall_seconds"] > 0 and scores["budget"]["steps"] == 2
+    assert json.loads((folder / "metrics.json").read_text())["steps"] == 2
+    assert "| procedural_dsprites | ae | 1 |" in (output_dir / "table.md").read_text()
+
+    # The same command again: the finished run is skipped (its scores file is left as it was).
+    modified = os.path.getmtime(folder / "scores.json")
+    again = _invoke(arguments, tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "1 runs planned, 1 already finished, 0 to train" in again.stdout
+    assert os.path.getmtime(folder / "scores.json") == modified
