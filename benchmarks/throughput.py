@@ -22,7 +22,14 @@ Three measurements:
    `get_next` is the time the model waited for data. The same with a naive pipeline (sequential map, no
    cache, no prefetch) shows what the pipeline's parallelism and prefetching buy.
 
-3. **Step audit.** The train step (`model.train_step` traced by `tf.function`, as `fit` does) is inspected
+3. **Profiled share.** QLAE's train step (without XLA, which fuses the step into one op) run under the
+   TensorFlow profiler: the time of every op of the step, and the part under the quantizer's name scope
+   (forward ops, their gradients, its two losses and its monitored values), plus the codebook's optimizer
+   update, estimated as the optimizer's op time divided by the number of trained variables (the optimizer's
+   ops carry no variable names). This measures the quantizer's share directly, not as a difference of two
+   step times.
+
+4. **Step audit.** The train step (`model.train_step` traced by `tf.function`, as `fit` does) is inspected
    op by op, nested functions included: any op that runs Python (`PyFunc`, `EagerPyFunc`), prints, or copies
    to the host is listed. A clean step has none, so nothing leaves the device inside a step.
 
@@ -51,7 +58,7 @@ import tensorflow as tf
 
 from keras_latentquant.layers import LatentQuantization
 from keras_latentquant.models.autoencoders import DEFAULT_WEIGHT_DECAY, build_autoencoder, build_qlae
-from keras_latentquant.training.step_audit import HOST_OPS, train_step_op_counts
+from keras_latentquant.training.step_audit import HOST_OPS, profile_train_step, scope_seconds, train_step_op_counts
 
 IMAGE_SHAPE = (64, 64, 1)
 
@@ -63,6 +70,7 @@ flags.DEFINE_integer("num_values", 10, "codebook values per latent dimension")
 flags.DEFINE_integer("steps", 20, "timed training steps per repeat")
 flags.DEFINE_integer("warmup", 3, "warm-up training steps before timing (tracing and compilation)")
 flags.DEFINE_integer("repeats", 3, "timed repeats; the median is reported")
+flags.DEFINE_integer("profile_steps", 5, "steps of the profiled QLAE step breakdown (0 skips it)")
 flags.DEFINE_integer("layer_calls", 200, "calls per repeat when timing the quantizer layer alone")
 flags.DEFINE_integer("seed", 0, "seed of the synthetic images and the weights")
 flags.DEFINE_string("output", None, "optional path of a JSON file with every measurement")
@@ -179,6 +187,33 @@ def time_data_wait(pipeline: str, dataset: tf.data.Dataset, architecture: str) -
     }
 
 
+def profile_step(architecture: str, dataset: tf.data.Dataset) -> dict:
+    """QLAE's op time per step (profiler, no XLA): in all, in the quantizer, in the optimizer."""
+    keras.utils.set_random_seed(FLAGS.seed)
+    model = build_model("qlae", architecture, False)
+    op_seconds = profile_train_step(model, dataset, FLAGS.profile_steps, warmup_steps=FLAGS.warmup)
+    quantizer = next(layer for layer in model.layers if isinstance(layer, LatentQuantization))
+    steps = FLAGS.profile_steps
+    total = sum(op_seconds.values()) / steps
+    in_scope = scope_seconds(op_seconds, quantizer.name) / steps
+    optimizer = scope_seconds(op_seconds, model.optimizer.name) / steps
+    num_variables = len(model.trainable_variables)
+    codebook_update = optimizer / num_variables
+    result = {
+        "architecture": architecture,
+        "op_seconds_per_step": total,
+        "quantizer_scope_seconds_per_step": in_scope,
+        "optimizer_seconds_per_step": optimizer,
+        "trainable_variables": num_variables,
+        "codebook_update_seconds_per_step": codebook_update,
+        "encoder_seconds_per_step": scope_seconds(op_seconds, "encoder") / steps,
+        "decoder_seconds_per_step": scope_seconds(op_seconds, "decoder") / steps,
+        "quantizer_share": (in_scope + codebook_update) / total,
+    }
+    keras.backend.clear_session()
+    return result
+
+
 def audit_step(architecture: str) -> dict:
     """Op types of QLAE's and AE's train steps, and the host-side ops found (should be none)."""
     rng = np.random.default_rng(FLAGS.seed)
@@ -260,6 +295,7 @@ def main(argv: list[str]) -> None:
                     flush=True,
                 )
     layer_results = [time_quantizer(jit_compile) for jit_compile in (False, True)]
+    profiles = [profile_step(architecture, dataset) for architecture in FLAGS.architectures] if FLAGS.profile_steps else []
     audits = [audit_step(architecture) for architecture in FLAGS.architectures]
 
     data_results = []
@@ -325,6 +361,27 @@ def main(argv: list[str]) -> None:
     print("|---|---:|")
     for result in layer_results:
         print(f"| {result['jit_compile']} | {result['microseconds_per_call']:.1f} |")
+    if profiles:
+        print()
+        print(
+            f"QLAE train step under the TensorFlow profiler (no XLA), op time per step, {FLAGS.profile_steps} steps "
+            "after the warm-up; the codebook's optimizer update = optimizer time / trained variables:"
+        )
+        print()
+        print(
+            "| architecture | all ops (ms) | encoder (ms) | decoder (ms) | optimizer (ms) | quantizer scope (ms) | "
+            "codebook update (ms, est.) | quantizer share |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for profile in profiles:
+            print(
+                f"| {profile['architecture']} | {profile['op_seconds_per_step'] * 1e3:.1f} | "
+                f"{profile['encoder_seconds_per_step'] * 1e3:.1f} | {profile['decoder_seconds_per_step'] * 1e3:.1f} | "
+                f"{profile['optimizer_seconds_per_step'] * 1e3:.2f} | "
+                f"{profile['quantizer_scope_seconds_per_step'] * 1e3:.3f} | "
+                f"{profile['codebook_update_seconds_per_step'] * 1e3:.3f} ({profile['trainable_variables']} variables) | "
+                f"{profile['quantizer_share'] * 100:.2f}% |"
+            )
     print()
     print("Train-step audit (ops in the traced step, nested functions included; host ops = Python, print,")
     print("summary or host-copy ops):")
@@ -360,10 +417,11 @@ def main(argv: list[str]) -> None:
                     "machine": machine,
                     "flags": {name: FLAGS[name].value for name in (
                         "architectures", "batch_size", "num_latents", "num_values", "steps", "warmup",
-                        "repeats", "layer_calls", "seed", "data_dataset", "data_config", "data_steps",
+                        "repeats", "profile_steps", "layer_calls", "seed", "data_dataset", "data_config", "data_steps",
                     )},
                     "training": results,
                     "quantizer_layer": layer_results,
+                    "profile": profiles,
                     "step_audit": audits,
                     "data_wait": data_results,
                 },

@@ -7,7 +7,10 @@ import tensorflow as tf
 
 from keras_latentquant.models.infogan import build_infowgan_gp, build_qlinfogan
 from keras_latentquant.models.registry import build_model
-from keras_latentquant.training.step_audit import HOST_OPS, host_ops, train_step_op_counts
+from keras_latentquant.layers import LatentQuantization
+from keras_latentquant.training.step_audit import (
+    HOST_OPS, host_ops, profile_train_step, scope_seconds, train_step_op_counts,
+)
 
 IMAGE_SHAPE = (64, 64, 1)
 
@@ -58,3 +61,49 @@ def test_audit_finds_python_and_print_inside_a_step():
     found = host_ops(model, batch)
     assert found.get("PrintV2") == 1
     assert found.get("EagerPyFunc") == 1
+
+
+def _repeated(images):
+    return tf.data.Dataset.from_tensors((images, images)).repeat()
+
+
+def test_profile_attributes_op_time_to_the_quantizer_and_none_to_the_ae():
+    dataset = _repeated(_images(16))
+    qlae = build_model("qlae", IMAGE_SHAPE, num_latents=4, architecture="small")
+    quantizer = next(layer for layer in qlae.layers if isinstance(layer, LatentQuantization))
+    op_seconds = profile_train_step(qlae, dataset, steps=2)
+    total = sum(op_seconds.values())
+    in_quantizer = scope_seconds(op_seconds, quantizer.name)
+    gradient_ops = [name for name in op_seconds if "gradient_tape" in name and f"/{quantizer.name}" in name]
+    assert in_quantizer > 0 and gradient_ops  # its forward ops and their gradients are found
+    assert scope_seconds(op_seconds, "encoder") > 10 * in_quantizer  # a scalar codebook is cheap next to convs
+    assert in_quantizer / total < 0.05
+    ae = build_model("ae", IMAGE_SHAPE, num_latents=4, architecture="small")
+    ae_seconds = profile_train_step(ae, dataset, steps=2)
+    assert sum(ae_seconds.values()) > 0 and scope_seconds(ae_seconds, quantizer.name) == 0.0
+
+
+def test_profile_finds_the_layer_that_takes_the_time():
+    """Positive control: one large matrix product against a one-unit layer."""
+    inputs = keras.Input((1024,))
+    heavy = keras.layers.Dense(1024, name="heavy")(inputs)
+    outputs = keras.layers.Dense(1, name="light")(heavy)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss="mse")
+    data = np.random.default_rng(0).normal(size=(512, 1024)).astype("float32")
+    dataset = tf.data.Dataset.from_tensors((data, data[:, :1])).repeat()
+    op_seconds = profile_train_step(model, dataset, steps=3)
+    heavy_seconds, light_seconds = scope_seconds(op_seconds, "heavy"), scope_seconds(op_seconds, "light")
+    assert heavy_seconds / sum(op_seconds.values()) > 0.5
+    assert heavy_seconds > 10 * light_seconds > 0
+
+
+def test_scope_seconds_matches_whole_path_components():
+    op_seconds = {
+        "StatefulPartitionedCall/qlae_1/latent_quantization_1/sub:Sub": 1.0,
+        "StatefulPartitionedCall/gradient_tape/qlae_1/latent_quantization_1/Tile:Tile": 2.0,
+        "StatefulPartitionedCall/qlae_1/latent_quantization_extra/sub:Sub": 4.0,
+        "StatefulPartitionedCall/qlae_1/decoder_1/latent_quantization:Mul": 8.0,  # an op named like the scope
+    }
+    assert scope_seconds(op_seconds, "latent_quantization") == 3.0
+    assert scope_seconds(op_seconds, "decoder") == 8.0
