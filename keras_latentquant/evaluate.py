@@ -67,9 +67,8 @@ def main(argv):
     import keras
 
     from keras_latentquant import plotting
-    from keras_latentquant.datasets import get_dataset_spec
+    from keras_latentquant.datasets import DATA_ERRORS, get_dataset_spec
     from keras_latentquant.datasets.pipeline import load_arrays
-    from keras_latentquant.datasets.real import ManualFileFormatError, ManualFileNotFoundError
     from keras_latentquant.training.evaluation import METRICS, evaluate_model, is_autoencoder
     from keras_latentquant.training.run import write_json_atomic
 
@@ -94,7 +93,7 @@ def main(argv):
         images, factors = load_arrays(
             FLAGS.dataset, FLAGS.dataset_config, split=split, data_dir=FLAGS.data_dir, max_examples=FLAGS.num_samples
         )
-    except (ManualFileNotFoundError, ManualFileFormatError) as error:
+    except DATA_ERRORS as error:
         sys.exit(f"error: {error}")
     print(f"model {model_path}; data {FLAGS.dataset} split {split}: {len(images)} samples", flush=True)
     # Every metric; PSNR only for autoencoders (a GAN has no reconstruction).

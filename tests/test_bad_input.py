@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from keras_latentquant import export, layers
 from keras_latentquant.datasets import get_dataset_spec
-from keras_latentquant.datasets.pipeline import get_builder
+from keras_latentquant.datasets.pipeline import DataDirError, get_builder
 from keras_latentquant.datasets.real import ManualFileFormatError, ManualFileNotFoundError
 from keras_latentquant.model_files import (
     RunConfigMismatchError,
@@ -210,6 +210,8 @@ for argv in cases:
         results.append("no error")
     except (flags.Error, app.UsageError) as error:
         results.append(type(error).__name__ + ": " + str(error))
+    except SystemExit as error:  # a data or output-folder problem: the message, no traceback
+        results.append("SystemExit: " + str(error.code))
 print("RESULTS " + json.dumps(results))
 """
 
@@ -222,6 +224,8 @@ TRAINER_FLAG_CASES = {
     "unknown dataset": (["--dataset=mnist"], ("Unknown dataset name 'mnist'", "Known datasets: procedural_dsprites")),
     "steps vs interval": (["--steps=10", "--eval_interval=4"],
                           ("steps (10) must be a multiple of eval_interval (4)", "an evaluation after each")),
+    "data_dir under a file": (["--data_dir={file}/tfds", "--steps=2", "--eval_interval=2"],
+                              ("SystemExit: error: data_dir", "is a file, not a folder", "pass --data_dir")),
 }
 
 
@@ -230,7 +234,7 @@ def trainer_flag_errors(tmp_path_factory):
     folder = tmp_path_factory.mktemp("flags")
     flagfile = folder / "bad.flags"
     flagfile.write_text("--steps=10\n--num_latnets=3\n")
-    cases = [[argument.format(flags=flagfile) for argument in arguments] + [f"--output_dir={folder / name}"]
+    cases = [[argument.format(flags=flagfile, file=flagfile) for argument in arguments] + [f"--output_dir={folder / name}"]
              for name, (arguments, _) in TRAINER_FLAG_CASES.items()]
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     completed = subprocess.run(
@@ -284,16 +288,24 @@ def test_corrupt_release_file_asks_for_a_fresh_copy(dataset, file_name, content,
     _raises(ManualFileFormatError, lambda: get_builder(dataset, data_dir=str(tmp_path)), fragment, "is not in the expected format", "download it again")
 
 
-def test_unreadable_data_dir_names_the_folder(tmp_path):
+def test_data_dir_under_a_file_names_the_file_and_the_fix(tmp_path):
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    data_dir = str(tmp_path / "notes.txt" / "tfds")
+    message = _raises(DataDirError, lambda: get_builder("procedural_dsprites", "tiny", data_dir=data_dir),
+                      "is a file, not a folder", "pass --data_dir (or data_dir=) a folder you can write")
+    assert "notes.txt" in message
+    assert not list(tmp_path.glob("notes.txt*/**"))  # nothing was prepared anywhere
+
+
+def test_unwritable_data_dir_names_the_folder_and_the_fix(tmp_path):
     if os.geteuid() == 0:
-        pytest.skip("root can write to a read-only folder")
+        pytest.skip("root can write to a read-only folder (the file-in-path case above runs as root too)")
     data_dir = tmp_path / "readonly"
     data_dir.mkdir()
     data_dir.chmod(0o500)
     try:
-        with pytest.raises((PermissionError, OSError)) as raised:
-            get_builder("procedural_dsprites", "tiny", data_dir=str(data_dir))
-        assert "readonly" in str(raised.value) and "ermission" in str(raised.value)
+        _raises(DataDirError, lambda: get_builder("procedural_dsprites", "tiny", data_dir=str(data_dir / "tfds")),
+                "readonly", "not writable (permission denied)", "a folder you can write")
     finally:
         data_dir.chmod(0o700)
 

@@ -65,12 +65,12 @@ def run(argv, config, train) -> None:
         config.validate()
     except ValueError as error:
         raise app.UsageError(str(error)) from None
-    from keras_latentquant.datasets.real import ManualFileFormatError, ManualFileNotFoundError
+    from keras_latentquant.datasets import DATA_ERRORS
     from keras_latentquant.model_files import RunConfigMismatchError
     from keras_latentquant.training.callbacks import NonFiniteLossError
 
     try:
         train(config)
-    except (ManualFileNotFoundError, ManualFileFormatError, RunConfigMismatchError, NonFiniteLossError) as error:
+    except (*DATA_ERRORS, RunConfigMismatchError, NonFiniteLossError) as error:
         # A user's data or output-folder problem, not a bug: the message says what is wrong and the fix.
         sys.exit(f"error: {error}")

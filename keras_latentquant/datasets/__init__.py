@@ -27,7 +27,7 @@ from keras_latentquant.datasets.shapes3d_render import (
     FACTOR_SIZES as SHAPES3D_FACTOR_SIZES,
     render_shapes3d,
 )
-from keras_latentquant.datasets.pipeline import MODES, get_builder, load_arrays, load_dataset
+from keras_latentquant.datasets.pipeline import MODES, DataDirError, get_builder, load_arrays, load_dataset
 from keras_latentquant.datasets.procedural_dsprites import (
     ProceduralDsprites,
     ProceduralDspritesConfig,
@@ -48,8 +48,14 @@ from keras_latentquant.datasets.real import (
 )
 from keras_latentquant.datasets.registry import DATASETS, DatasetSpec, get_dataset_spec
 
+# Problems with a user's data files or data folder, not bugs: commands print their message (which names
+# the file or folder and the fix) without a traceback.
+DATA_ERRORS = (ManualFileNotFoundError, ManualFileFormatError, DataDirError)
+
 __all__ = [
     "DATASETS",
+    "DATA_ERRORS",
+    "DataDirError",
     "DSPRITES_FACTOR_NAMES",
     "DSPRITES_FACTOR_SIZES",
     "DatasetSpec",

@@ -12,6 +12,8 @@ float32 after batching, where the cast is one vectorized op per batch.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -25,6 +27,33 @@ MODES = ("autoencoder", "images", "factors")
 # 4 KiB each, so 100,000 is about 400 MiB).
 _MAX_DEFAULT_SHUFFLE_BUFFER = 100_000
 _NUMPY_READ_BATCH = 1024
+
+
+class DataDirError(OSError):
+    """The TFDS data directory cannot hold the prepared data (a file in its path, or no write permission)."""
+
+
+def check_data_dir(data_dir: str) -> None:
+    """Raises `DataDirError` unless `data_dir` is, or can be created as, a folder this process can write.
+
+    Args:
+        data_dir: the TFDS data directory a dataset is about to be prepared in.
+    """
+    path = os.path.abspath(os.path.expanduser(data_dir))
+    existing = path
+    while not os.path.exists(existing):  # the deepest part of the path that exists already
+        existing = os.path.dirname(existing)
+    fix = "pass --data_dir (or data_dir=) a folder you can write, or set TFDS_DATA_DIR"
+    if not os.path.isdir(existing):
+        raise DataDirError(
+            f"data_dir {data_dir!r} cannot be created: {existing!r} is a file, not a folder; {fix}."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "is" if existing == path else f"would be created inside {existing!r}, which is"
+        raise DataDirError(
+            f"data_dir {data_dir!r} {where} not writable (permission denied), so the dataset cannot be "
+            f"prepared there; {fix}."
+        )
 
 
 def get_builder(
@@ -48,11 +77,13 @@ def get_builder(
 
     Raises:
         ValueError: unknown dataset name or config name; the message lists the valid ones.
+        DataDirError: the data are not prepared yet and `data_dir` cannot hold them.
     """
     spec = get_dataset_spec(name)
     config = _resolve_config(spec, config)
     builder = spec.builder(config=config, data_dir=data_dir)
     if prepare and not builder.is_prepared():
+        check_data_dir(data_dir or tfds.core.constants.get_default_data_dir())
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(try_download_gcs=False)
         )

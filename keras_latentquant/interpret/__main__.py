@@ -78,9 +78,8 @@ def main(argv):
 
     import keras
 
-    from keras_latentquant.datasets import get_dataset_spec
+    from keras_latentquant.datasets import DATA_ERRORS, get_dataset_spec
     from keras_latentquant.datasets.pipeline import load_arrays
-    from keras_latentquant.datasets.real import ManualFileFormatError, ManualFileNotFoundError
     from keras_latentquant.interpret.command import OUTPUT_FILES, format_table, interpret_model
 
     try:
@@ -104,7 +103,7 @@ def main(argv):
         images, factors = load_arrays(
             FLAGS.dataset, FLAGS.dataset_config, split=split, data_dir=FLAGS.data_dir, max_examples=FLAGS.num_samples
         )
-    except (ManualFileNotFoundError, ManualFileFormatError) as error:
+    except DATA_ERRORS as error:
         sys.exit(f"error: {error}")
     if len(images) < FLAGS.num_points:
         raise app.UsageError(
