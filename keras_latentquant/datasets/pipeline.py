@@ -12,6 +12,7 @@ float32 after batching, where the cast is one vectorized op per batch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -56,6 +57,25 @@ def check_data_dir(data_dir: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def _preparation_lock(data_dir: str, name: str, config: str):
+    """Holds an exclusive lock on `<data_dir>/.<name>-<config>.lock` while one process prepares a dataset.
+
+    Processes that start together on a fresh data directory (multi-worker workers, a tuner's chief and
+    workers, two trainers) would otherwise write the same TFDS files at once and fail; with the lock one
+    prepares and the others wait for it. POSIX file locks; without `fcntl` (Windows) nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    os.makedirs(data_dir, exist_ok=True)
+    with open(os.path.join(data_dir, f".{name}-{config}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed, by a crashed process too
+        yield
+
+
 def get_builder(
     name: str = "procedural_dsprites",
     config: str | None = None,
@@ -83,10 +103,17 @@ def get_builder(
     config = _resolve_config(spec, config)
     builder = spec.builder(config=config, data_dir=data_dir)
     if prepare and not builder.is_prepared():
-        check_data_dir(data_dir or tfds.core.constants.get_default_data_dir())
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(try_download_gcs=False)
-        )
+        root = data_dir or tfds.core.constants.get_default_data_dir()
+        local = "://" not in root  # a remote file system (gs://...) gets neither the checks nor the lock
+        if local:
+            check_data_dir(root)
+        with _preparation_lock(root, name, config) if local else contextlib.nullcontext():
+            # Another process may have prepared the data while this one waited: look again.
+            builder = spec.builder(config=config, data_dir=data_dir)
+            if not builder.is_prepared():
+                builder.download_and_prepare(
+                    download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+                )
     return builder
 
 

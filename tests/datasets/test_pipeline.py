@@ -1,6 +1,10 @@
 """Tests of the dataset registry and the tf.data input pipeline, on the `tiny` procedural dSprites."""
 
 import dataclasses
+import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -161,3 +165,35 @@ def test_bad_split_strings_are_value_errors(data_dir, split, message):
 def test_bad_arguments_are_value_errors(data_dir, arguments, message):
     with pytest.raises(ValueError, match=message):
         load_dataset(data_dir=data_dir, **TINY, **arguments)
+
+
+# Concurrent preparation.
+
+_PREPARE_WHEN_TOLD = """
+import os, sys, time
+from keras_latentquant.datasets.pipeline import get_builder
+go = sys.argv[2]
+while not os.path.exists(go):  # every process has imported TensorFlow: start preparing together
+    time.sleep(0.005)
+builder = get_builder("procedural_dsprites", "tiny", sys.argv[1])
+print("examples", builder.info.splits["train"].num_examples)
+"""
+
+
+def test_processes_preparing_one_dataset_at_once_wait_for_each_other(tmp_path):
+    """Multi-worker workers, or a tuner's chief and workers, all prepare the same data on first use: one
+    of them writes it, the others wait and read it, instead of writing the same files at once."""
+    data_dir, go = tmp_path / "tfds", tmp_path / "go"
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    processes = [
+        subprocess.Popen([sys.executable, "-c", _PREPARE_WHEN_TOLD, str(data_dir), str(go)], env=environment,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    time.sleep(8)  # imports
+    go.touch()
+    outputs = [process.communicate(timeout=300) for process in processes]
+    for process, (stdout, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-3000:]
+        assert "examples 2000" in stdout, stdout
+    assert get_builder("procedural_dsprites", "tiny", str(data_dir), prepare=False).is_prepared()

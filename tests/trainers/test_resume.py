@@ -120,8 +120,11 @@ def _kill_and_resume(script, arguments, tmp_path, data_dir, kill_steps, seed):
     command = _command(script, arguments, data_dir, resumed)
     rng = random.Random(seed)
     killed_at = []
-    for _ in range(kill_steps):
-        target = rng.randrange(max(killed_at, default=0) + 1, 30)
+    for index in range(kill_steps):
+        # Kill i lands in the i-th of kill_steps equal stretches of steps 1-29 (after the previous kill,
+        # which can overshoot its target by a few steps), so a later kill always has steps left to land in.
+        low = max(killed_at, default=0) + 1
+        target = rng.randrange(low, max(low + 1, 30 * (index + 1) // kill_steps))
         killed_at.append(_kill_after_backup(command, resumed, target))
     completed = _run(command)
     assert f"resuming from the backup at step {killed_at[-1]}" in completed.stdout
