@@ -74,8 +74,8 @@ def profile_train_step(model: keras.Model, dataset, steps: int, warmup_steps: in
     The step is traced (and compiled) by `warmup_steps` steps of `fit` outside the profile, then `steps`
     steps run under `tf.profiler`. The op times are those of TensorFlow's executor threads on the host
     (on CPU: the op's own work, its intra-op threads included; on a GPU these host events time the
-    kernel launches, not the kernels); a step compiled with XLA runs as one cluster op and is not broken
-    down.
+    kernel launches, not the kernels). A model compiled with XLA (`jit_compile=True`) is refused: its
+    step runs as one fused cluster, with nothing to break down.
 
     Args:
         model: a compiled Keras model (TensorFlow backend).
@@ -85,9 +85,17 @@ def profile_train_step(model: keras.Model, dataset, steps: int, warmup_steps: in
 
     Returns:
         `{"<op name>:<op type>": seconds}` summed over the profiled steps.
+
+    Raises:
+        ValueError: the model is compiled with `jit_compile=True`.
     """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
+    if getattr(model, "jit_compile", False):
+        raise ValueError(
+            "profile_train_step breaks a step down by op, and a step compiled with XLA runs as one fused "
+            "cluster; compile the model with jit_compile=False to profile it."
+        )
     if warmup_steps > 0:
         model.fit(dataset, steps_per_epoch=warmup_steps, epochs=1, verbose=0)
     with tempfile.TemporaryDirectory(prefix="step_profile_") as log_dir:
@@ -112,10 +120,7 @@ def profile_train_step(model: keras.Model, dataset, steps: int, warmup_steps: in
                 if _OP_EVENT.fullmatch(name):
                     op_seconds[name] = op_seconds.get(name, 0.0) + event.duration_ps * 1e-12
     if not op_seconds:
-        raise RuntimeError(
-            "the profile holds no TensorFlow op events: was the step compiled with XLA (jit_compile=True)? "
-            "Profile it with jit_compile=False to break the step down by op."
-        )
+        raise RuntimeError("the profile holds no TensorFlow op events on the host's executor threads.")
     return op_seconds
 
 

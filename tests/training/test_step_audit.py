@@ -107,3 +107,9 @@ def test_scope_seconds_matches_whole_path_components():
     }
     assert scope_seconds(op_seconds, "latent_quantization") == 3.0
     assert scope_seconds(op_seconds, "decoder") == 8.0
+
+
+def test_profile_refuses_an_xla_step_it_cannot_break_down():
+    model = build_model("qlae", IMAGE_SHAPE, num_latents=4, architecture="small", jit_compile=True)
+    with pytest.raises(ValueError, match="jit_compile=False to profile it"):
+        profile_train_step(model, _repeated(_images(4)), steps=1)
