@@ -224,7 +224,7 @@ TRAINER_FLAG_CASES = {
     "unknown dataset": (["--dataset=mnist"], ("Unknown dataset name 'mnist'", "Known datasets: procedural_dsprites")),
     "steps vs interval": (["--steps=10", "--eval_interval=4"],
                           ("steps (10) must be a multiple of eval_interval (4)", "an evaluation after each")),
-    "data_dir under a file": (["--data_dir={file}/tfds", "--steps=2", "--eval_interval=2"],
+    "data_dir under a file": (["--data_dir={flags}/tfds", "--steps=2", "--eval_interval=2"],
                               ("SystemExit: error: data_dir", "is a file, not a folder", "pass --data_dir")),
 }
 
@@ -234,7 +234,7 @@ def trainer_flag_errors(tmp_path_factory):
     folder = tmp_path_factory.mktemp("flags")
     flagfile = folder / "bad.flags"
     flagfile.write_text("--steps=10\n--num_latnets=3\n")
-    cases = [[argument.format(flags=flagfile, file=flagfile) for argument in arguments] + [f"--output_dir={folder / name}"]
+    cases = [[argument.format(flags=flagfile) for argument in arguments] + [f"--output_dir={folder / name}"]
              for name, (arguments, _) in TRAINER_FLAG_CASES.items()]
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     completed = subprocess.run(

@@ -172,8 +172,9 @@ def test_bad_arguments_are_value_errors(data_dir, arguments, message):
 _PREPARE_WHEN_TOLD = """
 import os, sys, time
 from keras_latentquant.datasets.pipeline import get_builder
+open(sys.argv[3], "w").close()  # imported: ready
 go = sys.argv[2]
-while not os.path.exists(go):  # every process has imported TensorFlow: start preparing together
+while not os.path.exists(go):  # every process is ready: start preparing together
     time.sleep(0.005)
 builder = get_builder("procedural_dsprites", "tiny", sys.argv[1])
 print("examples", builder.info.splits["train"].num_examples)
@@ -185,12 +186,16 @@ def test_processes_preparing_one_dataset_at_once_wait_for_each_other(tmp_path):
     of them writes it, the others wait and read it, instead of writing the same files at once."""
     data_dir, go = tmp_path / "tfds", tmp_path / "go"
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    ready = [tmp_path / f"ready_{index}" for index in range(3)]
     processes = [
-        subprocess.Popen([sys.executable, "-c", _PREPARE_WHEN_TOLD, str(data_dir), str(go)], env=environment,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(3)
+        subprocess.Popen([sys.executable, "-c", _PREPARE_WHEN_TOLD, str(data_dir), str(go), str(path)],
+                         env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for path in ready
     ]
-    time.sleep(8)  # imports
+    deadline = time.monotonic() + 300
+    while not all(path.exists() for path in ready):  # polling for the ready files, not a timing guess
+        assert time.monotonic() < deadline and all(p.poll() is None for p in processes), "a process did not start"
+        time.sleep(0.01)
     go.touch()
     outputs = [process.communicate(timeout=300) for process in processes]
     for process, (stdout, stderr) in zip(processes, outputs):
