@@ -26,7 +26,7 @@ INSTALL_REQUIRES = [
 
 setup(
     name="keras-latentquant",
-    version="0.1.0",
+    version="0.2.0",
     description="Disentangled representation learning by latent quantization, in Keras 3",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",

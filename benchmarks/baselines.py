@@ -29,7 +29,7 @@ flags.DEFINE_list(
 flags.DEFINE_string("dataset", "procedural_dsprites", "Registered dataset name.")
 flags.DEFINE_string("dataset_config", "sample_50k", "Builder config.")
 flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-flags.DEFINE_string("architecture", "small", "Encoder/decoder architecture.")
+flags.DEFINE_string("architecture", "fast", "Encoder/decoder architecture: paper, paper_small or fast.")
 flags.DEFINE_integer("steps", 1000, "Training steps per model.")
 flags.DEFINE_integer("eval_interval", None, "Steps between evaluations (default: --steps).")
 flags.DEFINE_integer("batch_size", 64, "Batch size.")

@@ -499,7 +499,7 @@ def define_flags() -> None:
     flags.DEFINE_integer("critic_steps", 5, "GAN critic updates per generator update.", lower_bound=1)
     flags.DEFINE_string("dataset_config", "sample_10k", "Builder config of every dataset.")
     flags.DEFINE_string("data_dir", None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
-    flags.DEFINE_string("architecture", "small", "Encoder/decoder (and generator/critic) architecture: small or paper.")
+    flags.DEFINE_string("architecture", "fast", "Encoder/decoder (and generator/critic) architecture: paper, paper_small or fast.")
     flags.DEFINE_integer("num_latents", None, "Latent dimensions (default: twice the dataset's number of factors).",
                          lower_bound=1)
     flags.DEFINE_integer("eval_samples", 2000, "Held-out samples scored (the end of each dataset's train split).",

@@ -35,7 +35,7 @@ Three measurements:
 
 Prints markdown tables, machine information and the exact command; `--output` also writes JSON. Run:
 
-    python benchmarks/throughput.py --architectures=small,paper --steps=20 --repeats=5
+    python benchmarks/throughput.py --architectures=fast,paper --steps=20 --repeats=5
 
 The paper architecture is slow on CPU at batch 128 (about 1-2 s a step): give it few steps.
 """
@@ -58,12 +58,13 @@ import tensorflow as tf
 
 from keras_latentquant.layers import LatentQuantization
 from keras_latentquant.models.autoencoders import DEFAULT_WEIGHT_DECAY, build_autoencoder, build_qlae
+from keras_latentquant.models.layers_internal import ARCHITECTURES
 from keras_latentquant.training.step_audit import HOST_OPS, profile_train_step, scope_seconds, train_step_op_counts
 
 IMAGE_SHAPE = (64, 64, 1)
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("architectures", ["small"], "encoder/decoder architectures to time: small, paper")
+flags.DEFINE_list("architectures", ["fast"], "encoder/decoder architectures to time: fast, paper_small, paper")
 flags.DEFINE_integer("batch_size", 128, "training batch size")
 flags.DEFINE_integer("num_latents", 10, "latent dimensions (and the width of the quantizer's batch)")
 flags.DEFINE_integer("num_values", 10, "codebook values per latent dimension")
@@ -267,8 +268,8 @@ def time_quantizer(jit_compile: bool) -> dict:
 def main(argv: list[str]) -> None:
     del argv
     for architecture in FLAGS.architectures:
-        if architecture not in ("small", "paper"):
-            raise ValueError(f"--architectures: unknown architecture {architecture!r}; valid: small, paper")
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"--architectures: unknown architecture {architecture!r}; valid: {', '.join(ARCHITECTURES)}")
     command = "python " + " ".join(shlex.quote(arg) for arg in sys.argv)
     devices = [f"{d.device_type}:{d.name}" for d in tf.config.list_physical_devices()]
     machine = {

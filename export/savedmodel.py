@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_latentquant.model_files import resolve_model_path  # noqa: E402
+from keras_latentquant.model_files import load_model_file, resolve_model_path  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, or a training output folder holding model.keras.")
@@ -49,11 +49,12 @@ def main(argv):
             "(TF Serving serves the highest) or remove it."
         )
 
-    import keras
-
     from keras_latentquant.export import export_models, format_tree
 
-    model = keras.saving.load_model(model_path)
+    try:
+        model = load_model_file(model_path)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     try:
         written = export_models(model, FLAGS.output, FLAGS.version, serving_base_path=FLAGS.serving_base_path)
     except (FileExistsError, ValueError) as error:

@@ -11,6 +11,6 @@ from keras_latentquant.layers import LatentQuantization  # noqa: E402
 # loss, optimizer), so `import keras_latentquant` is all `keras.saving.load_model` needs.
 from keras_latentquant import models  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["LatentQuantization", "layers", "models", "__version__"]

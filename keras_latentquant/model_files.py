@@ -18,7 +18,22 @@ __all__ = [
     "check_resumable_run",
     "RESUME_MAY_DIFFER",
     "RunConfigMismatchError",
+    "RETIRED_MODEL_FORMAT_MESSAGE",
 ]
+
+#: Why files of model format 1 (keras-latentquant 0.1) cannot be read into today's models.
+RETIRED_MODEL_FORMAT_MESSAGE = (
+    "it was written by keras-latentquant 0.1 (model format 1), whose models computed another function than "
+    "today's (format 2, the paper's reference implementation): the decoder's style block was "
+    "IN(x) * (1 + s) + b with signed s and b followed by a leaky ReLU (now: leaky ReLU, then IN(x) * s + b with "
+    "[s, b] = ReLU(Dense(w))), the 'small' architecture is retired (now 'fast' or 'paper_small'), "
+    "initialisation, instance-norm epsilon, the logits bias and the optimizer changed. Its weights do not fit "
+    "the new models and loading them partly would give a silently different model. Retrain with the current "
+    "version (the same flags, with --architecture=fast where the run used small), or read the files with "
+    "keras-latentquant 0.1"
+)
+# Class names that only format-1 files contain (the retired AdaIN block of every decoder and generator).
+_FORMAT_1_CLASS_NAMES = ("AdaptiveInstanceNormalization",)
 
 
 def resolve_model_path(path: str) -> str:
@@ -102,6 +117,8 @@ def load_model_file(path: str):
             f"{path!r} is not a readable .keras file (a .keras file is a zip archive; this one is truncated, "
             "corrupt or another format). Use checkpoints/latest.keras of the run, or retrain to rewrite it."
         )
+    if _is_model_format_1(path):
+        raise ValueError(f"Cannot load {path!r}: {RETIRED_MODEL_FORMAT_MESSAGE}.")
     try:
         return keras.saving.load_model(path)
     except (ValueError, KeyError, OSError, TypeError, zipfile.BadZipFile) as error:
@@ -110,6 +127,16 @@ def load_model_file(path: str):
             "The file was probably written by another architecture or model, or is corrupt; pass the .keras "
             "file written by the run you mean (its model.keras or checkpoints/latest.keras), or retrain."
         ) from error
+
+
+def _is_model_format_1(path: str) -> bool:
+    """Whether the `.keras` archive at `path` holds a format-1 model (read from its config.json)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = archive.read("config.json").decode("utf-8", errors="replace")
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return False  # keras.saving.load_model reports what is wrong with it
+    return any(f'"{name}"' in config for name in _FORMAT_1_CLASS_NAMES)
 
 
 class RunConfigMismatchError(ValueError):
@@ -149,8 +176,15 @@ def check_resumable_run(output_dir: str, config: dict) -> bool:
             f"{path} is unreadable ({error}), so it is unknown whether this run may resume there; pass a new "
             f"--output_dir, or delete {output_dir} to start over."
         ) from None
-    # Through JSON so tuples and lists (num_values) compare equal, as they will be saved.
     new = json.loads(json.dumps(config))
+    if saved.get("model_format", 1) != new.get("model_format", 1):
+        raise RunConfigMismatchError(
+            f"--output_dir {output_dir} holds a run that cannot be resumed: "
+            + (RETIRED_MODEL_FORMAT_MESSAGE if saved.get("model_format", 1) == 1
+               else f"its model format is {saved.get('model_format')!r}, this version writes {new.get('model_format')!r}")
+            + ". Pass a new --output_dir to start a new run."
+        )
+    # Through JSON so tuples and lists (num_values) compare equal, as they will be saved.
     differences = []
     for name in sorted(set(saved) | set(new)):
         if name in RESUME_MAY_DIFFER and name != "steps":

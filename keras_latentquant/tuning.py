@@ -213,7 +213,7 @@ class LatentQuantHyperModel(keras_tuner.HyperModel):
 
     Example:
 
-    >>> hypermodel = LatentQuantHyperModel("qlae", (64, 64, 1), 10, SearchSpace(), architecture="small")
+    >>> hypermodel = LatentQuantHyperModel("qlae", (64, 64, 1), 10, SearchSpace(), architecture="fast")
     >>> model = hypermodel.build(keras_tuner.HyperParameters())
     >>> float(model.optimizer.weight_decay)  # the hyperparameter's default, its lower bound
     0.0001

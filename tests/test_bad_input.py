@@ -38,7 +38,7 @@ from keras_latentquant.model_files import (
 )
 from keras_latentquant.models.autoencoders import build_qlae
 from keras_latentquant.models.registry import build_model
-from keras_latentquant.training.config import InfoGANConfig, TrainConfig
+from keras_latentquant.training.config import InfoGANConfig, TrainConfig, with_reference_defaults
 from keras_latentquant.training.evaluation import evaluate_model, reconstruct
 from keras_latentquant.training.run import train
 from keras_latentquant.training.run_gan import train_gan
@@ -124,7 +124,7 @@ def test_layer_bad_argument(name):
 @pytest.fixture(scope="module")
 def qlae():
     keras.utils.set_random_seed(0)
-    return build_model("qlae", image_shape=(64, 64, 1), num_latents=4, architecture="small")
+    return build_model("qlae", image_shape=(64, 64, 1), num_latents=4, architecture="fast")
 
 
 def _images(count=12, shape=(64, 64, 1)):
@@ -180,12 +180,13 @@ def test_fit_on_uint8_images_asks_for_floats_in_unit_interval(qlae):
     "config, fragments",
     [
         (TrainConfig(steps=10, eval_interval=4), ("steps (10) must be a multiple of eval_interval (4)",)),
-        (TrainConfig(architecture="huge"), ("'huge'", "one of ('paper', 'small')")),
+        (TrainConfig(architecture="huge"), ("'huge'", "one of 'paper', 'paper_small', 'fast'")),
+        (TrainConfig(architecture="small"), ("'small' was retired", "Use 'fast'", "'paper_small'")),
         (TrainConfig(model="no_such_model"), ("Unknown model 'no_such_model'", "Registered models: qlae")),
         (TrainConfig(dataset="mnist"), ("Unknown dataset name 'mnist'", "Known datasets: procedural_dsprites")),
         (InfoGANConfig(prior="laplace"), ("got 'laplace'", "prior must be one of")),
     ],
-    ids=["steps vs interval", "architecture", "model", "dataset", "gan prior"],
+    ids=["steps vs interval", "architecture", "retired architecture", "model", "dataset", "gan prior"],
 )
 def test_config_validation(config, fragments):
     _raises(ValueError, config.validate, *fragments)
@@ -320,7 +321,7 @@ def saved_models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     paths = {}
     for num_latents in (4, 6):
-        model = build_qlae((64, 64, 1), num_latents=num_latents, architecture="small", compile=False)
+        model = build_qlae((64, 64, 1), num_latents=num_latents, architecture="fast", compile=False)
         paths[num_latents] = str(folder / f"qlae_{num_latents}.keras")
         model.save(paths[num_latents])
     mixed = str(folder / "mixed.keras")
@@ -346,6 +347,37 @@ def test_truncated_model_file(saved_models, tmp_path):
             "is not a readable .keras file", "Use checkpoints/latest.keras of the run, or retrain")
 
 
+def _as_format_1(path, target):
+    """A copy of the .keras file at `path` whose config names the retired format-1 style block, as every
+    decoder written by keras-latentquant 0.1 did."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as copy:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "config.json":
+                assert b'"StyleModulation"' in data
+                data = data.replace(b'"StyleModulation"', b'"AdaptiveInstanceNormalization"')
+            copy.writestr(name, data)
+    return str(target)
+
+
+def test_model_file_of_the_previous_model_format(saved_models, tmp_path):
+    old = _as_format_1(saved_models[4], tmp_path / "model.keras")
+    _raises(ValueError, lambda: load_model_file(old),
+            "model format 1", "IN(x) * s + b", "Retrain with the current version", "keras-latentquant 0.1")
+
+
+def test_run_folder_of_the_previous_model_format(finished_run, tmp_path):
+    saved = json.loads(pathlib.Path(finished_run.output_dir, "config.json").read_text())
+    assert saved["model_format"] == 2
+    del saved["model_format"]  # format-1 runs saved no model_format
+    saved["architecture"] = "small"
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    resumed = dataclasses.replace(finished_run, output_dir=str(tmp_path))
+    _raises(RunConfigMismatchError, lambda: train(resumed),
+            "cannot be resumed", "model format 1", "Pass a new --output_dir")
+    assert set(os.listdir(tmp_path)) == {"config.json"}
+
+
 def test_folder_without_a_model(tmp_path):
     _raises(FileNotFoundError, lambda: resolve_model_path(str(tmp_path)),
             "No model in folder", "or pass the path of a .keras file")
@@ -368,7 +400,7 @@ def test_evaluate_command_reports_a_mismatched_model(saved_models, tmp_path):
 def _tiny_config(output_dir, data_dir, **overrides):
     fields = dict(
         output_dir=str(output_dir), dataset="procedural_dsprites", dataset_config="tiny", data_dir=str(data_dir),
-        architecture="small", num_latents=4, batch_size=8, steps=2, eval_interval=2, eval_samples=50, verbose=0,
+        architecture="fast", num_latents=4, batch_size=8, steps=2, eval_interval=2, eval_samples=50, verbose=0,
     )
     return TrainConfig(**{**fields, **overrides})
 
@@ -394,7 +426,7 @@ def test_finished_run_leaves_no_temporary_files(finished_run):
     "overrides, fragments",
     [
         ({"num_latents": 6}, ("num_latents: 4 -> 6",)),
-        ({"architecture": "paper", "model": "ae"}, ("architecture: 'small' -> 'paper'", "model: 'qlae' -> 'ae'")),
+        ({"architecture": "paper", "model": "ae"}, ("architecture: 'fast' -> 'paper'", "model: 'qlae' -> 'ae'")),
         ({"steps": 1, "eval_interval": 1}, ("steps: 2 -> 1", "eval_interval: 2 -> 1")),
     ],
     ids=["num_latents", "architecture and model", "fewer steps"],
@@ -409,7 +441,8 @@ def test_rerun_with_other_flags_into_a_run_folder(finished_run, overrides, fragm
 
 
 def test_rerun_may_change_verbosity_strategy_and_grow_steps(finished_run):
-    resumed = dataclasses.replace(finished_run, verbose=2, strategy="mirrored", steps=4)
+    # The trainer compares the config with its dataset defaults filled in, as it was saved.
+    resumed = with_reference_defaults(dataclasses.replace(finished_run, verbose=2, strategy="mirrored", steps=4))
     assert check_resumable_run(finished_run.output_dir, dataclasses.asdict(resumed)) is True
     assert check_resumable_run(finished_run.output_dir + "_new", dataclasses.asdict(resumed)) is False
 
@@ -446,7 +479,7 @@ def test_failed_run_leaves_no_output_folder(overrides, error, fragment, tmp_path
 
 def test_failed_gan_run_leaves_no_output_folder(tmp_path):
     config = InfoGANConfig(output_dir=str(tmp_path / "run"), dataset="real_shapes3d", data_dir=str(tmp_path / "tfds"),
-                           architecture="small", steps=2, eval_interval=2, eval_samples=50)
+                           architecture="fast", steps=2, eval_interval=2, eval_samples=50)
     _raises(ManualFileNotFoundError, lambda: train_gan(config), "3dshapes.h5", "downloads")
     assert not (tmp_path / "run").exists()
 
@@ -477,7 +510,7 @@ def test_atomic_path_refuses_an_empty_file(tmp_path):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     keras.utils.set_random_seed(0)
-    model = build_qlae((64, 64, 1), num_latents=3, num_values=[3, 4, 5], architecture="small", compile=False)
+    model = build_qlae((64, 64, 1), num_latents=3, num_values=[3, 4, 5], architecture="fast", compile=False)
     written = export.export_models(model, str(tmp_path_factory.mktemp("export")))
     return {name: tf.saved_model.load(path) for name, path in written.items()}
 

@@ -23,7 +23,7 @@ def trained(tmp_path_factory):
     data_dir, output_dir = folder / "tfds", folder / "run"
     completed = _run(
         [os.path.join(ROOT, "trainers", "qlae.py"), "--dataset_config=tiny", f"--data_dir={data_dir}",
-         "--architecture=small", "--batch_size=16", "--steps=4", "--eval_interval=4", "--eval_samples=200",
+         "--architecture=fast", "--batch_size=16", "--steps=4", "--eval_interval=4", "--eval_samples=200",
          "--verbose=0", f"--output_dir={output_dir}"],
         folder,
     )

@@ -28,7 +28,7 @@ def _load_module():
 reproduce = _load_module()
 
 BUDGET = dict(steps=10, gan_steps=4, batch_size=8, gan_batch_size=4, critic_steps=2, dataset_config="tiny",
-              data_dir=None, architecture="small", num_latents=None, eval_samples=200)
+              data_dir=None, architecture="fast", num_latents=None, eval_samples=200)
 
 
 def _fake_run(output_dir, dataset, model, seed, **scores):

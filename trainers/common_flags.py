@@ -19,11 +19,14 @@ def define_run_flags(output_dir: str, learning_rate: float, batch_size: int, ste
     flags.DEFINE_string("dataset", "procedural_dsprites", "Registered dataset name.")
     flags.DEFINE_string("dataset_config", None, "Builder config, e.g. sample_50k, full, tiny (default: the dataset's).")
     flags.DEFINE_string("data_dir", None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
-    flags.DEFINE_enum("architecture", "paper", ARCHITECTURES, "Encoder/decoder: the paper's, or a small fast one.")
+    flags.DEFINE_string("architecture", "paper", f"Encoder/decoder, one of {', '.join(ARCHITECTURES)}: the reference's "
+                        "'paper' model, its 'paper_small', or 'fast' (the reference's blocks, CPU-sized widths).")
     flags.DEFINE_integer("num_latents", None, "Latent dimensions (default: twice the number of factors).", lower_bound=1)
     flags.DEFINE_list("num_values", ["10"], "Codebook values per latent: one int, or one per latent (comma list).")
-    flags.DEFINE_float("quantization_weight", 0.01, "Weight of the codebook loss.", lower_bound=0.0)
-    flags.DEFINE_float("commitment_weight", 0.01, "Weight of the commitment loss.", lower_bound=0.0)
+    flags.DEFINE_float("quantization_weight", None, "Weight of the codebook loss (default: the reference's for the "
+                       "dataset, e.g. 0.001 on dSprites, else 0.01).", lower_bound=0.0)
+    flags.DEFINE_float("commitment_weight", None, "Weight of the commitment loss (default: the reference's for the "
+                       "dataset, e.g. 0.001 on dSprites, else 0.01).", lower_bound=0.0)
     flags.DEFINE_float("learning_rate", learning_rate, "Adam learning rate.")
     flags.DEFINE_integer("batch_size", batch_size, batch_help, lower_bound=1)
     flags.DEFINE_integer("steps", steps, "Training steps (a multiple of --eval_interval).", lower_bound=1)

@@ -23,9 +23,12 @@ FLAGS = flags.FLAGS
 define_run_flags("runs/qlae", learning_rate=1e-3, batch_size=128, steps=200_000, batch_help="Global batch size.")
 flags.DEFINE_string("model", "qlae", "Model: qlae (default), ae, or any registered baseline or ablation "
                     "(see keras_latentquant/models/registry.py; an unknown name lists them).")
-flags.DEFINE_float("weight_decay", None, "Decoupled weight decay (default: 0.1 for qlae, 0 for ae).", lower_bound=0.0)
-flags.DEFINE_float("beta", None, "VAE family: KL weight (default 1 for vae/ard_vae, 4 for beta_vae).", lower_bound=0.0)
-flags.DEFINE_float("total_correlation_weight", 6.0, "beta_tcvae: total-correlation weight.", lower_bound=0.0)
+flags.DEFINE_float("weight_decay", None, "Decoupled weight decay (default: the reference's for the model "
+                   "and dataset, e.g. 0.001 for qlae on MPI3D, else the model's: 0.1 for qlae, 0 for ae).", lower_bound=0.0)
+flags.DEFINE_float("beta", None, "VAE family: KL weight (default: the reference's for beta_vae on "
+                   "the dataset, else 1 for vae/ard_vae, 4 for beta_vae).", lower_bound=0.0)
+flags.DEFINE_float("total_correlation_weight", None, "beta_tcvae: total-correlation weight (default: the "
+                   "reference's for the dataset, else 6).", lower_bound=0.0)
 flags.DEFINE_float("activity_weight", 0.1, "bioae: activity energy weight.", lower_bound=0.0)
 flags.DEFINE_integer("vq_num_codes", 64, "vqvae: codewords in the shared codebook.", lower_bound=2)
 flags.DEFINE_integer("vq_vector_dim", 2, "vqvae: size of each quantized latent vector.", lower_bound=1)

@@ -54,7 +54,7 @@ flags.DEFINE_string("output_dir", None, "Where results.md/.csv and the plot go (
 flags.DEFINE_bool("overwrite", True, "Start the search afresh (--nooverwrite resumes it from --directory).")
 # The model, as trainers/qlae.py names them.
 flags.DEFINE_string("model", "qlae", "Registered model (see keras_latentquant/models/registry.py).")
-flags.DEFINE_enum("architecture", "small", ARCHITECTURES, "Encoder/decoder: the paper's, or a small fast one.")
+flags.DEFINE_enum("architecture", "fast", ARCHITECTURES, "Encoder/decoder: paper, paper_small or fast (the reference's blocks at CPU-sized widths).")
 flags.DEFINE_integer("num_latents", None, "Latent dimensions (default: twice the number of factors).", lower_bound=1)
 flags.DEFINE_integer("num_values", 10, "Codebook values per latent when not searched.", lower_bound=2)
 flags.DEFINE_float("quantization_weight", 0.01, "Codebook loss weight when not searched.", lower_bound=0.0)

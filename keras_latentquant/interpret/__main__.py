@@ -76,8 +76,6 @@ def main(argv):
             "more samples than corner points (thousands, for a meaningful fit)."
         )
 
-    import keras
-
     from keras_latentquant.datasets import DATA_ERRORS, get_dataset_spec
     from keras_latentquant.datasets.pipeline import load_arrays
     from keras_latentquant.interpret.command import OUTPUT_FILES, format_table, interpret_model
@@ -86,7 +84,12 @@ def main(argv):
         spec = get_dataset_spec(FLAGS.dataset)
     except ValueError as error:
         raise app.UsageError(str(error)) from None
-    model = keras.saving.load_model(model_path)
+    from keras_latentquant.model_files import load_model_file
+
+    try:
+        model = load_model_file(model_path)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     if not hasattr(model, "encode_images") and "encoder" not in {layer.name for layer in model.layers}:
         raise app.UsageError(
             f"{model_path} holds {type(model).__name__} {model.name!r}, neither an autoencoder with an "

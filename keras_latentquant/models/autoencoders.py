@@ -63,7 +63,7 @@ def build_autoencoder(
         num_latents: width of the decoder's input.
         encoder_output_dim: width of the encoder's head (default `num_latents`; `2 * num_latents` for a
             Gaussian posterior's means and log-variances).
-        architecture: `"paper"` or `"small"` encoder/decoder (see `build_encoder`).
+        architecture: `"paper"`, `"paper_small"` or `"fast"` encoder/decoder (see `build_encoder`).
         learning_rate: Adam learning rate (paper 1e-3).
         weight_decay: decoupled weight decay on kernels (not biases or codebooks).
         clip_value: element-wise gradient clipping (paper 1.0).
@@ -116,7 +116,7 @@ def build_qlae(
         image_shape: `(height, width, channels)` of the images, pixel values in [0, 1].
         num_latents: number of latent dimensions `d` (paper: twice the number of factors).
         num_values: codebook values per dimension (int or one per dimension; paper: 10).
-        architecture: `"paper"` or `"small"` encoder/decoder (see `build_encoder`).
+        architecture: `"paper"`, `"paper_small"` or `"fast"` encoder/decoder (see `build_encoder`).
         value_range: range of the evenly spaced initial codebook values.
         learnable_codebook: False freezes the codebook at its initial grid.
         quantization_weight: weight of the codebook loss (paper 0.01).
@@ -133,7 +133,7 @@ def build_qlae(
 
     Example:
 
-    >>> model = build_qlae(num_latents=10, architecture="small")
+    >>> model = build_qlae(num_latents=10, architecture="fast")
     >>> model.fit(images, images, batch_size=64, epochs=1)
     """
     quantizer = LatentQuantization(
@@ -166,7 +166,7 @@ def build_ae(
     Args:
         image_shape: `(height, width, channels)` of the images, pixel values in [0, 1].
         num_latents: number of continuous latent dimensions.
-        architecture: `"paper"` or `"small"` encoder/decoder.
+        architecture: `"paper"`, `"paper_small"` or `"fast"` encoder/decoder.
         learning_rate: Adam learning rate.
         weight_decay: decoupled weight decay on kernels (default 0: the AE baseline).
         clip_value: element-wise gradient clipping.

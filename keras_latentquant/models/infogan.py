@@ -27,9 +27,16 @@ unrolled when the step is traced (a fixed count, so the graph is static): a `tf.
 `optimizer.apply` would call `merge_call` inside control flow, which `MirroredStrategy` refuses.
 
 Optimizers: Adam lr 2e-4, beta1 0, beta2 0.9, one for the critic (and the codebook), one for the
-generator; decoupled weight decay 1e-3 for QLInfoGAN on every weight except biases, instance-norm shifts
-and the codebook (the library's rule: `training.optimizers.DecoupledWeightDecayAdam`), none for
-InfoWGAN-GP; no gradient clipping.
+generator, each computing the reference's optax chain (`training.optimizers.DecoupledWeightDecayAdam`:
+epsilon after bias correction; element-wise clipping at 1.0 and decoupled weight decay, 1e-3 for
+QLInfoGAN and 0 for InfoWGAN-GP, on every weight except biases, instance-norm offsets and the codebook).
+
+Where this differs from the reference implementation (`models/info_gan.py`, `quantized_info_gan.py`), on
+purpose or not yet resolved: there the codebook is updated by the *generator's* optimizer, with gradients
+from the generator loss (latents are sampled from the codebook values, so the values get gradients through
+the generator and the latent regression, plus the quantization loss on fakes), and the quantizer's two
+losses enter both networks' losses; here the codebook is trained by the critic's optimizer from the critic
+loss. The critic's value and latent heads are one dense layer here and two there (the same function).
 
 Random draws differ between `jit_compile=True` and False for the same seed (TensorFlow's stateless ops
 under XLA on CPU), so a resumed run repeats the stream only with the same `jit_compile`.
@@ -85,9 +92,10 @@ def build_generator(latent_dim=10, image_shape=(64, 64, 1), architecture="paper"
 def build_gan_optimizer(
     learning_rate: float = 2e-4, beta_1: float = 0.0, beta_2: float = 0.9, weight_decay: float = 0.0
 ) -> keras.optimizers.Optimizer:
-    """The paper's GAN optimizer: Adam(2e-4, 0, 0.9), decoupled weight decay on kernels, no clipping."""
+    """The reference's GAN optimizer: Adam(2e-4, 0, 0.9); clipping at 1.0 and decoupled weight decay on the
+    decayed group (kernels, norm scales, the learned constant), plain Adam on biases and the codebook."""
     return build_optimizer(
-        learning_rate=learning_rate, weight_decay=weight_decay, clip_value=None, beta_1=beta_1, beta_2=beta_2
+        learning_rate=learning_rate, weight_decay=weight_decay, clip_value=1.0, beta_1=beta_1, beta_2=beta_2
     )
 
 
@@ -145,7 +153,7 @@ class InfoGAN(keras.Model):
 
     Example:
 
-    >>> gan = build_qlinfogan((64, 64, 1), num_latents=10, architecture="small")
+    >>> gan = build_qlinfogan((64, 64, 1), num_latents=10, architecture="fast")
     >>> gan.fit(images.batch(5 * 64), steps_per_epoch=100, epochs=1)  # 5 critic slices of 64
     """
 
@@ -547,7 +555,7 @@ def build_infogan(
         name: `qlinfogan` or `infowgan_gp`.
         image_shape: `(height, width, channels)`, pixel values in [0, 1].
         num_latents: latent dimensions `d` (paper: twice the number of factors).
-        architecture: `"paper"` or `"small"` generator (style decoder) and critic (encoder).
+        architecture: `"paper"`, `"paper_small"` or `"fast"` generator (style decoder) and critic (encoder).
         num_values, value_range, quantization_weight, commitment_weight: the QLInfoGAN quantizer's
             options (`LatentQuantization`); `value_range` is also InfoWGAN-GP's uniform prior range.
         critic_steps: critic updates per generator update (paper 5).

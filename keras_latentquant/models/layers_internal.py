@@ -1,28 +1,71 @@
 """Small building-block layers for the encoder and decoder architectures.
 
-These are the pieces that paper.md section 3 (Architectures) names but Keras does not ship:
+These are the pieces that paper.md section 3 (Architectures) names but Keras does not ship, each computing
+what the paper authors' reference implementation (github kylehkhsu/latent_quantization, `disentangle/blocks/`)
+computes:
 
 - `InstanceNormalization`: per-sample, per-channel normalisation over the spatial axes, with an optional
-  learned affine (`gamma`, `beta`). Used after every conv of the "paper" encoder.
-- `AdaptiveInstanceNormalization` (AdaIN, Huang & Belongie 2017): instance normalisation without affine,
-  then a per-channel scale and bias predicted from a style vector `w` by one dense projection:
-  `AdaIN(x, w) = IN(x) * (1 + scale(w)) + bias(w)`. Used after every transposed conv of the style decoder.
-- `LearnedConstant`: the decoder's trainable constant input map (4x4x256 in the paper), broadcast to the
-  batch size of whatever tensor it is called on.
+  learned affine (`gamma`, `beta`). Used after every conv of the encoder.
+- `StyleModulation`: the style block's conditioning. Instance normalisation without affine, then a
+  per-channel scale and bias predicted from the style vector `w` by one dense projection followed by a ReLU:
+  `y = IN(x) * s + b` with `[s, b] = ReLU(w @ kernel + bias)`, so both are non-negative and there is no
+  `1 +` (reference `blocks/style.py`). Used after every transposed conv (and its leaky ReLU) of the decoder.
+- `LearnedConstant`: the decoder's trainable constant input map (4x4x256 in the paper), initialised to 0.1
+  everywhere, broadcast to the batch size of whatever tensor it is called on.
 
 Instance normalisation, for a feature map `x` of shape `(batch, height, width, channels)`:
 `IN(x)[b, h, w, c] = (x[b, h, w, c] - mean_hw x[b, :, :, c]) / sqrt(var_hw x[b, :, :, c] + epsilon)`,
-with `epsilon = 1e-5`, the default of PyTorch's InstanceNorm2d (Keras's GroupNormalization uses 1e-3).
-The statistics are always computed in float32, so the layers are safe under a `mixed_float16` policy.
+with the biased variance and `epsilon = 1e-6`, the reference's (equinox `GroupNorm(groups=channels,
+eps=1e-6)`; PyTorch's InstanceNorm2d uses 1e-5, Keras's GroupNormalization 1e-3). The statistics are always
+computed in float32, so the layers are safe under a `mixed_float16` policy.
+
+Initialisation (`fan_in_uniform`): every kernel and bias of the encoder and decoder is drawn from
+`U(-1/sqrt(fan_in), 1/sqrt(fan_in))`, the reference framework's default (equinox `Linear`, `Conv` and
+`ConvTranspose`), where `fan_in` is the number of inputs of one output unit: the input width of a dense
+layer, `in_channels * kernel_height * kernel_width` of a conv, and the same with the transposed conv's
+*input* channels for a transposed conv.
 """
 
+import math
 import operator
 
 import keras
 from keras import ops
 
-#: Added to the spatial variance before the square root, as in PyTorch's InstanceNorm2d.
-INSTANCE_NORM_EPSILON = 1e-5
+#: Added to the spatial variance before the square root, as in the reference (equinox GroupNorm eps=1e-6).
+INSTANCE_NORM_EPSILON = 1e-6
+
+#: Initial value of every entry of the decoder's learned constant input (reference `0.1 * ones`).
+LEARNED_CONSTANT_INIT = 0.1
+
+
+def fan_in_uniform(fan_in):
+    """`U(-1/sqrt(fan_in), 1/sqrt(fan_in))`: the reference's initialiser of every kernel and bias.
+
+    Args:
+        fan_in: inputs of one output unit (dense: input width; conv and transposed conv:
+            input channels x kernel height x kernel width).
+
+    Returns:
+        A `keras.initializers.RandomUniform` (unseeded: drawn from Keras's global seed, so
+        `keras.utils.set_random_seed` makes it reproducible).
+    """
+    fan_in = check_positive_int(fan_in, "fan_in")
+    limit = 1.0 / math.sqrt(fan_in)
+    return keras.initializers.RandomUniform(minval=-limit, maxval=limit)
+
+
+def reference_dense(units, fan_in, activation=None, use_bias=True, name=None, dtype=None):
+    """A `keras.layers.Dense` with the reference's initialisation of kernel and bias (`fan_in_uniform`)."""
+    return keras.layers.Dense(
+        units,
+        activation=activation,
+        use_bias=use_bias,
+        kernel_initializer=fan_in_uniform(fan_in),
+        bias_initializer=fan_in_uniform(fan_in),
+        dtype=dtype,
+        name=name,
+    )
 
 
 def _check_feature_map_shape(input_shape, layer_name):
@@ -146,20 +189,27 @@ class InstanceNormalization(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_latentquant")
-class AdaptiveInstanceNormalization(keras.layers.Layer):
-    """AdaIN: instance normalisation whose per-channel scale and bias are predicted from a style vector.
+class StyleModulation(keras.layers.Layer):
+    """The style block's conditioning: instance normalisation, then a non-negative per-channel scale and bias
+    predicted from a style vector.
 
-    `y = IN(x) * (1 + scale) + bias`, where `[scale, bias] = w @ kernel + bias_vector` is one dense
-    projection of the style vector `w` to `2 * channels` values and `IN` is instance normalisation without
-    affine. The scale is parameterised as `1 + scale` so that at initialisation (projection near zero) the
-    layer is close to plain instance normalisation, which keeps the early decoder well conditioned.
+    `y = IN(x) * s + b`, where `[s, b] = ReLU(w @ kernel + bias_vector)` is one dense projection of the
+    style vector `w` to `2 * channels` values followed by a ReLU (first half the scales, second half the
+    biases) and `IN` is instance normalisation without affine. This is the reference implementation's
+    `StyleConvTranspose2DBlock` after its transposed conv and leaky ReLU: scales and biases are
+    non-negative, the scale has no `1 +`, and nothing follows the modulation. (An AdaIN with
+    `IN(x) * (1 + s) + b`, signed `s` and `b`, and the activation after it is another function: with the
+    reference's weights copied in, its logits differ from the reference's by 15x, relative.)
 
     All arithmetic is in float32 (inputs are cast), the output is cast to the compute dtype; the kernel
     and bias are float32 variables that are not autocast.
 
     Args:
-        epsilon: positive float added to the variance; default 1e-5.
-        kernel_initializer: initializer of the style projection's kernel, shape `(style_dim, 2 * channels)`.
+        epsilon: positive float added to the variance; default 1e-6 (the reference's).
+        kernel_initializer: initializer of the projection's kernel, shape `(style_dim, 2 * channels)`;
+            None (default): `fan_in_uniform(style_dim)`, the reference's.
+        bias_initializer: initializer of the projection's bias, shape `(2 * channels,)`; None (default):
+            `fan_in_uniform(style_dim)`, the reference's.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -173,29 +223,30 @@ class AdaptiveInstanceNormalization(keras.layers.Layer):
         Same as `x`.
 
     Example:
-    >>> layer = AdaptiveInstanceNormalization()
+    >>> layer = StyleModulation()
     >>> y = layer([keras.random.normal((2, 8, 8, 3)), keras.random.normal((2, 16))])
     >>> y.shape
     TensorShape([2, 8, 8, 3])
     """
 
-    def __init__(self, epsilon=INSTANCE_NORM_EPSILON, kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(self, epsilon=INSTANCE_NORM_EPSILON, kernel_initializer=None, bias_initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = _check_epsilon(epsilon)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_initializer = None if kernel_initializer is None else keras.initializers.get(kernel_initializer)
+        self.bias_initializer = None if bias_initializer is None else keras.initializers.get(bias_initializer)
         self.autocast = False
 
     def _split_shapes(self, input_shape):
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
             raise ValueError(
-                "AdaptiveInstanceNormalization expects inputs [x, w] (a feature map and a style "
-                f"vector); received input_shape={input_shape}."
+                "StyleModulation expects inputs [x, w] (a feature map and a style vector); "
+                f"received input_shape={input_shape}."
             )
         feature_shape, style_shape = input_shape
-        _check_feature_map_shape(feature_shape, "AdaptiveInstanceNormalization")
+        _check_feature_map_shape(feature_shape, "StyleModulation")
         if len(style_shape) != 2 or style_shape[-1] is None:
             raise ValueError(
-                "AdaptiveInstanceNormalization expects a style vector of shape (batch, style_dim); "
+                "StyleModulation expects a style vector of shape (batch, style_dim); "
                 f"received style shape {tuple(style_shape)}."
             )
         return tuple(feature_shape), tuple(style_shape)
@@ -207,23 +258,24 @@ class AdaptiveInstanceNormalization(keras.layers.Layer):
         self.kernel = self.add_weight(
             name="kernel",
             shape=(style_dim, 2 * self.channels),
-            initializer=self.kernel_initializer,
+            initializer=self.kernel_initializer or fan_in_uniform(style_dim),
             autocast=False,
         )
         self.bias = self.add_weight(
-            name="bias", shape=(2 * self.channels,), initializer="zeros", autocast=False
+            name="bias",
+            shape=(2 * self.channels,),
+            initializer=self.bias_initializer or fan_in_uniform(style_dim),
+            autocast=False,
         )
 
     def call(self, inputs):
         features, style = inputs
         style = ops.cast(style, "float32")
-        # [scale, bias] = w @ kernel + bias_vector, one value of each per channel and sample.
-        modulation = ops.matmul(style, ops.cast(self.kernel, "float32")) + ops.cast(
-            self.bias, "float32"
-        )
+        # [s, b] = ReLU(w @ kernel + bias_vector): one non-negative scale and bias per channel and sample.
+        modulation = ops.relu(ops.matmul(style, self.kernel) + self.bias)
         scale = modulation[:, None, None, : self.channels]
         bias = modulation[:, None, None, self.channels :]
-        outputs = _normalize_and_modulate(features, self.epsilon, scale=1.0 + scale, offset=bias)
+        outputs = _normalize_and_modulate(features, self.epsilon, scale=scale, offset=bias)
         return ops.cast(outputs, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
@@ -235,7 +287,12 @@ class AdaptiveInstanceNormalization(keras.layers.Layer):
         config.update(
             {
                 "epsilon": self.epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "kernel_initializer": (
+                    None if self.kernel_initializer is None else keras.initializers.serialize(self.kernel_initializer)
+                ),
+                "bias_initializer": (
+                    None if self.bias_initializer is None else keras.initializers.serialize(self.bias_initializer)
+                ),
             }
         )
         return config
@@ -246,13 +303,12 @@ class LearnedConstant(keras.layers.Layer):
     """A trainable constant tensor, repeated once per sample of the input batch.
 
     The style decoder starts from this learned map rather than from the latent: the latent enters only
-    through the AdaIN modulations. The layer reads nothing from its input but the batch size.
+    through the style modulations. The constant is weight-decayed like any kernel (as in the reference). The layer reads nothing from its input but the batch size.
 
     Args:
         shape: shape of the constant without the batch axis, e.g. `(4, 4, 256)`.
-        initializer: initializer of the constant; default a standard normal (stddev 1), so that the
-            first transposed conv sees a non-degenerate map (an all-ones map would be spatially flat and
-            instance normalisation would then amplify only border effects).
+        initializer: initializer of the constant; default 0.1 everywhere, the reference's `0.1 * ones`
+            (spatially flat: the first transposed conv's zero padding is what breaks the symmetry).
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -283,7 +339,7 @@ class LearnedConstant(keras.layers.Layer):
             raise ValueError(message)
         self.constant_shape = constant_shape
         if initializer is None:
-            initializer = keras.initializers.RandomNormal(mean=0.0, stddev=1.0)
+            initializer = keras.initializers.Constant(LEARNED_CONSTANT_INIT)
         self.initializer = keras.initializers.get(initializer)
 
     def build(self, input_shape):
@@ -313,15 +369,30 @@ class LearnedConstant(keras.layers.Layer):
 # Argument checks shared by `build_encoder` and `build_decoder`: both builders validate at the boundary
 # and name the offending argument, the value, and what would be valid.
 
-#: The architectures of paper.md section 3 that the builders know.
-ARCHITECTURES = ("paper", "small")
+#: The architectures the builders know (see `models.encoders` and `models.decoders`): "paper" (the
+#: reference's `image` encoder and `style_image` decoder), "paper_small" (its `image_small` and
+#: `style_image_small`) and "fast" (ours: the reference's blocks at a CPU-sized width).
+ARCHITECTURES = ("paper", "paper_small", "fast")
 
-#: Negative slope of every leaky ReLU in the encoder and decoder (the StyleGAN / DCGAN convention).
+#: Architecture names that existed before and what became of them (an old flagfile or config gets this
+#: instead of "unknown architecture").
+RETIRED_ARCHITECTURES = {
+    "small": (
+        "architecture 'small' was retired in keras-latentquant 0.2: it was our own CPU variant (no "
+        "instance norm in the encoder, an AdaIN decoder block that is not the reference's, glorot "
+        "initialisation). Use 'fast' for the same sizes with the reference's blocks and initialisation, "
+        "or 'paper_small' for the reference implementation's small model."
+    ),
+}
+
+#: Negative slope of every leaky ReLU in the encoder and decoder (the reference's).
 LEAKY_RELU_SLOPE = 0.2
 
 
 def check_architecture(architecture):
     """Returns `architecture` if it is one of `ARCHITECTURES`, else raises ValueError."""
+    if architecture in RETIRED_ARCHITECTURES:
+        raise ValueError(RETIRED_ARCHITECTURES[architecture])
     if architecture not in ARCHITECTURES:
         raise ValueError(
             f"`architecture` must be one of {', '.join(repr(a) for a in ARCHITECTURES)}; "

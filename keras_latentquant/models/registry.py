@@ -198,7 +198,7 @@ def build_model(
         name: registered model name (see `MODELS`).
         image_shape: `(height, width, channels)` of the images.
         num_latents: latent dimensions the decoder reads.
-        architecture: `"paper"` or `"small"` encoder/decoder.
+        architecture: `"paper"`, `"paper_small"` or `"fast"` encoder/decoder.
         learning_rate: Adam learning rate.
         weight_decay: decoupled weight decay; None takes the model's default.
         clip_value: element-wise gradient clipping.

@@ -6,10 +6,16 @@ import dataclasses
 import json
 from typing import Sequence
 
-__all__ = ["TrainConfig", "InfoGANConfig", "STRATEGIES", "ARCHITECTURES"]
+__all__ = ["TrainConfig", "InfoGANConfig", "STRATEGIES", "ARCHITECTURES", "MODEL_FORMAT", "with_reference_defaults"]
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-ARCHITECTURES = ("paper", "small")
+# The same names as `models.layers_internal.ARCHITECTURES` (kept here too so flag parsing needs no Keras).
+ARCHITECTURES = ("paper", "paper_small", "fast")
+
+#: Generation of the function our models compute, saved in every run's config.json. 2: the reference
+#: implementation's style block, initialisation, instance-norm epsilon and optax Adam (keras-latentquant
+#: 0.2). Run folders of an earlier generation are refused with a message (`model_files.check_resumable_run`).
+MODEL_FORMAT = 2
 
 
 @dataclasses.dataclass
@@ -22,13 +28,17 @@ class TrainConfig:
         dataset_config: builder config (None: the dataset's default).
         data_dir: TFDS data directory (None: TFDS default).
         model: a registered model name (`keras_latentquant.models.registry.MODELS`).
-        architecture: `paper` or `small`.
+        architecture: `paper`, `paper_small` or `fast` (see `models.encoders`).
         num_latents: latent dimensions (None: twice the dataset's number of factors).
         num_values: codebook values per dimension (QLAE).
-        quantization_weight, commitment_weight: quantizer loss weights (QLAE).
-        weight_decay: decoupled weight decay (None: the model's default, 0.1 for QLAE, 0 for AE).
-        beta: KL weight of the VAE family (None: 1 for vae/ard_vae, 4 for beta_vae).
-        total_correlation_weight: beta-TCVAE's total-correlation weight.
+        quantization_weight, commitment_weight: quantizer loss weights (QLAE; None: the reference's value
+            for the dataset, `models.reference_defaults`, else 0.01).
+        weight_decay: decoupled weight decay (None: the reference's value for the model and dataset, else
+            the model's default, 0.1 for QLAE, 0 for AE).
+        beta: KL weight of the VAE family (None: the reference's value for the dataset, else 1 for
+            vae/ard_vae, 4 for beta_vae).
+        total_correlation_weight: beta-TCVAE's total-correlation weight (None: the reference's value for
+            the dataset, else 6).
         activity_weight: BioAE's activity energy weight.
         vq_num_codes, vq_vector_dim, vq_ema, vq_dead_code_threshold: VQ-VAE codebook options.
         fsq_levels: levels per latent of finite scalar quantization.
@@ -54,11 +64,11 @@ class TrainConfig:
     architecture: str = "paper"
     num_latents: int | None = None
     num_values: int | Sequence[int] = 10
-    quantization_weight: float = 0.01
-    commitment_weight: float = 0.01
+    quantization_weight: float | None = None
+    commitment_weight: float | None = None
     weight_decay: float | None = None
     beta: float | None = None
-    total_correlation_weight: float = 6.0
+    total_correlation_weight: float | None = None
     activity_weight: float = 0.1
     vq_num_codes: int = 64
     vq_vector_dim: int = 2
@@ -76,6 +86,7 @@ class TrainConfig:
     tpu: str = ""
     jit_compile: bool = False
     verbose: int = 1
+    model_format: int = MODEL_FORMAT
 
     def validate(self) -> "TrainConfig":
         """Checks every field; raises ValueError naming the field, its value and what is valid."""
@@ -93,9 +104,10 @@ def _validate_run_fields(config) -> None:
     """Checks the fields every training run has (dataset, architecture, strategy, step counts...)."""
     from keras_latentquant.datasets.registry import get_dataset_spec
 
+    from keras_latentquant.models.layers_internal import check_architecture
+
     get_dataset_spec(config.dataset)  # raises ValueError listing the registered names
-    if config.architecture not in ARCHITECTURES:
-        raise ValueError(f"architecture must be one of {ARCHITECTURES}; got {config.architecture!r}.")
+    check_architecture(config.architecture)  # names the replacement of a retired architecture
     if config.strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}; got {config.strategy!r}.")
     for name in ("batch_size", "steps", "eval_interval", "eval_samples"):
@@ -131,8 +143,9 @@ class InfoGANConfig:
         output_dir, dataset, dataset_config, data_dir, architecture, num_latents, seed, eval_interval,
         eval_samples, backup_interval, strategy, tpu, jit_compile, verbose: as in `TrainConfig`.
         model: `qlinfogan` or `infowgan_gp`.
-        num_values, quantization_weight, commitment_weight: QLInfoGAN's quantizer.
-        weight_decay: decoupled weight decay of both networks (None: 1e-3 QLInfoGAN, 0 InfoWGAN-GP).
+        num_values, quantization_weight, commitment_weight: QLInfoGAN's quantizer (loss weights None: 0.01).
+        weight_decay: decoupled weight decay of both networks (None: the reference's value for the dataset,
+            else 1e-3 QLInfoGAN, 0 InfoWGAN-GP).
         prior: InfoWGAN-GP's latent prior, `uniform` on [-0.5, 0.5] or `normal`.
         critic_steps: critic updates per generator update (paper 5).
         gradient_penalty_weight: WGAN-GP weight (paper 10).
@@ -152,8 +165,8 @@ class InfoGANConfig:
     architecture: str = "paper"
     num_latents: int | None = None
     num_values: int | Sequence[int] = 10
-    quantization_weight: float = 0.01
-    commitment_weight: float = 0.01
+    quantization_weight: float | None = None
+    commitment_weight: float | None = None
     weight_decay: float | None = None
     prior: str = "uniform"
     critic_steps: int = 5
@@ -173,6 +186,7 @@ class InfoGANConfig:
     tpu: str = ""
     jit_compile: bool = False
     verbose: int = 1
+    model_format: int = MODEL_FORMAT
 
     def validate(self) -> "InfoGANConfig":
         """Checks every field; raises ValueError naming the field, its value and what is valid."""
@@ -186,7 +200,7 @@ class InfoGANConfig:
         if not isinstance(self.critic_steps, int) or self.critic_steps < 1:
             raise ValueError(f"critic_steps must be a positive integer; got {self.critic_steps!r}.")
         for name in ("gradient_penalty_weight", "latent_regression_weight", "quantization_weight", "commitment_weight"):
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}.")
         for name in ("beta_1", "beta_2"):
             if not 0 <= getattr(self, name) < 1:
@@ -194,3 +208,39 @@ class InfoGANConfig:
         if self.num_samples_shown < 1:
             raise ValueError(f"num_samples_shown must be >= 1; got {self.num_samples_shown}.")
         return self
+
+
+#: Options whose unset value (None) is resolved by `with_reference_defaults`.
+_DATASET_DEPENDENT_OPTIONS = ("quantization_weight", "commitment_weight", "weight_decay", "beta", "total_correlation_weight")
+
+
+def with_reference_defaults(config):
+    """A copy of `config` whose unset dataset-dependent options hold the values the run will use.
+
+    An option left None takes the reference's value for the model and dataset
+    (`models.reference_defaults`), else the model's default (quantizer loss weights 0.01, the model's weight
+    decay, the beta-TCVAE weight 6); `beta` stays None where neither says (the VAE factories default it).
+    The resolved values are what a run saves in config.json, so a resumed run can never take other ones.
+    """
+    from keras_latentquant.models.reference_defaults import reference_dataset_defaults
+
+    reference = reference_dataset_defaults(config.model, config.dataset)
+    if isinstance(config, InfoGANConfig):
+        from keras_latentquant.models.infogan import GAN_MODELS
+
+        model_defaults = {"quantization_weight": 0.01, "commitment_weight": 0.01, "weight_decay": GAN_MODELS[config.model]}
+    else:
+        from keras_latentquant.models.registry import OPTION_DEFAULTS, get_model_spec
+
+        model_defaults = {
+            name: OPTION_DEFAULTS[name]
+            for name in ("quantization_weight", "commitment_weight", "total_correlation_weight")
+        }
+        model_defaults["weight_decay"] = get_model_spec(config.model).default_weight_decay
+    updates = {}
+    for name in _DATASET_DEPENDENT_OPTIONS:
+        if hasattr(config, name) and getattr(config, name) is None:
+            value = reference.get(name, model_defaults.get(name))
+            if value is not None:
+                updates[name] = value
+    return dataclasses.replace(config, **updates)

@@ -30,7 +30,7 @@ from keras_latentquant.models.autoencoders import (
 from keras_latentquant.models.registry import OPTION_DEFAULTS
 from keras_latentquant.models.registry import build_model as registry_build_model
 from keras_latentquant.training.callbacks import DisentanglementEvaluation, StopOnNonFiniteLoss, TrainingBackup
-from keras_latentquant.training.config import TrainConfig
+from keras_latentquant.training.config import TrainConfig, with_reference_defaults
 from keras_latentquant.training.distributed import (
     for_this_worker,
     patch_for_multi_worker,
@@ -358,7 +358,9 @@ def train(config: TrainConfig) -> dict:
     """
     # Everything that can fail on bad input (config, an existing run with other flags, data, model) runs
     # before anything is written, so a bad flag or missing dataset leaves no half-made output folder.
-    config.validate()
+    # Unset dataset-dependent options take the reference's per-dataset values before anything is compared
+    # or saved, so config.json records the values the run uses.
+    config = with_reference_defaults(config.validate())
     # First TF work of the run: MultiWorkerMirroredStrategy must exist before any other TF op.
     strategy = make_strategy(config.strategy, config.tpu)
     # Multi-worker: only the chief writes into output_dir; the others into output_dir/.workers/<task>.

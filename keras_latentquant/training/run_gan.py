@@ -17,7 +17,7 @@ from keras_latentquant.datasets import get_dataset_spec
 from keras_latentquant.model_files import atomic_path, check_resumable_run
 from keras_latentquant.models.infogan import build_infogan
 from keras_latentquant.training.callbacks import GANSnapshots, format_scores
-from keras_latentquant.training.config import InfoGANConfig
+from keras_latentquant.training.config import InfoGANConfig, with_reference_defaults
 from keras_latentquant.training.distributed import (
     for_this_worker,
     patch_for_multi_worker,
@@ -55,7 +55,9 @@ def train_gan(config: InfoGANConfig) -> dict:
     """
     # Everything that can fail on bad input (config, an existing run with other flags, data, model) runs
     # before anything is written, so a bad flag or missing dataset leaves no half-made output folder.
-    config.validate()
+    # Unset dataset-dependent options take the reference's per-dataset values before anything is compared
+    # or saved, so config.json records the values the run uses.
+    config = with_reference_defaults(config.validate())
     # First TF work of the run: MultiWorkerMirroredStrategy must exist before any other TF op.
     strategy = make_strategy(config.strategy, config.tpu)
     # Multi-worker: only the chief writes into output_dir; the others into output_dir/.workers/<task>.

@@ -28,7 +28,7 @@ def _environment():
 @pytest.fixture(scope="module")
 def qlae():
     keras.utils.set_random_seed(0)
-    return build_qlae((64, 64, 1), num_latents=4, num_values=NUM_VALUES, architecture="small", compile=False)
+    return build_qlae((64, 64, 1), num_latents=4, num_values=NUM_VALUES, architecture="fast", compile=False)
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +207,7 @@ def test_keras_file_round_trip_then_export(qlae, images, tmp_path):
 
 def test_infogan_exports_encoder_and_generator(images, tmp_path):
     keras.utils.set_random_seed(1)
-    gan = build_qlinfogan((64, 64, 1), num_latents=3, architecture="small", num_values=4, compile=False)
+    gan = build_qlinfogan((64, 64, 1), num_latents=3, architecture="fast", num_values=4, compile=False)
     written = export.export_models(gan, str(tmp_path))
     assert sorted(written) == ["encoder", "generator"]
     assert 'name: "generator"' in (tmp_path / "models.config").read_text()
@@ -225,7 +225,7 @@ def test_infogan_exports_encoder_and_generator(images, tmp_path):
 
 def test_autoencoder_without_quantizer_has_no_code_signatures(images, tmp_path):
     keras.utils.set_random_seed(2)
-    ae = build_ae((64, 64, 1), num_latents=4, architecture="small", compile=False)
+    ae = build_ae((64, 64, 1), num_latents=4, architecture="fast", compile=False)
     written = export.export_models(ae, str(tmp_path))
     encoder = tf.saved_model.load(written["encoder"])
     decoder = tf.saved_model.load(written["decoder"])
@@ -317,7 +317,7 @@ def test_exported_files_are_readable_by_other_users(tmp_path):
     from keras_latentquant.export import export_models
     from keras_latentquant.models import build_qlae
 
-    model = build_qlae((16, 16, 1), num_latents=2, architecture="small")
+    model = build_qlae((32, 32, 1), num_latents=2, architecture="fast")
     written = export_models(model, str(tmp_path / "out"))
     for path in [*written.values(), str(tmp_path / "out" / "models.config")]:
         mode = os.stat(path).st_mode

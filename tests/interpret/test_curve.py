@@ -197,7 +197,7 @@ def test_factors_along_curve_known_answers():
 # ---------------------------------------------------------------- models
 @pytest.fixture(scope="module")
 def qlae():
-    return build_qlae(num_latents=3, architecture="small", compile=False)
+    return build_qlae(num_latents=3, architecture="fast", compile=False)
 
 
 def random_curve(dim, seed, num_points=8):
@@ -235,13 +235,13 @@ def test_model_latents_of_a_qlae_are_its_continuous_encoder_outputs(qlae):
 
 
 def test_decode_curve_ae_and_vae_use_the_decoder_directly():
-    ae = build_ae(num_latents=2, architecture="small", compile=False)
+    ae = build_ae(num_latents=2, architecture="fast", compile=False)
     curve = random_curve(2, seed=3)
     np.testing.assert_allclose(
         decode_curve(ae, curve, num=4), sigmoid(to_numpy(ae.get_layer("decoder")(curve.points(4)))), atol=1e-5
     )
     # VAE: the curve lives in the decoder's input space (posterior means), not the 2d-wide encoder head.
-    vae = build_model("vae", num_latents=2, architecture="small", compile=False)
+    vae = build_model("vae", num_latents=2, architecture="fast", compile=False)
     assert latent_space(vae) == "decoder inputs"
     images = np.random.default_rng(4).uniform(size=(4, 64, 64, 1)).astype("float32")
     means = model_latents(vae, images)
@@ -255,7 +255,7 @@ def test_decode_curve_ae_and_vae_use_the_decoder_directly():
 
 
 def test_decode_curve_infogan_quantizes_then_generates():
-    model = build_qlinfogan(num_latents=3, architecture="small", compile=False)
+    model = build_qlinfogan(num_latents=3, architecture="fast", compile=False)
     assert latent_space(model) == "encoder estimate"
     curve = random_curve(3, seed=6)
     images = decode_curve(model, curve, num=4)
@@ -266,7 +266,7 @@ def test_decode_curve_infogan_quantizes_then_generates():
     real = np.random.default_rng(7).uniform(size=(5, 64, 64, 1)).astype("float32")
     np.testing.assert_allclose(model_latents(model, real), model.encode_images(real)["continuous"], atol=1e-6)
     # InfoWGAN-GP has no quantizer: the generator reads the curve points themselves.
-    continuous = build_infowgan_gp(num_latents=3, architecture="small", compile=False)
+    continuous = build_infowgan_gp(num_latents=3, architecture="fast", compile=False)
     np.testing.assert_allclose(
         decode_curve(continuous, curve, num=4), to_numpy(continuous.generator(points)), atol=1e-5
     )

@@ -21,7 +21,7 @@ def _blobs(count=64, seed=0):
 
 
 def test_qlae_structure_and_defaults():
-    model = build_qlae(num_latents=6, architecture="small")
+    model = build_qlae(num_latents=6, architecture="fast")
     assert model.output_shape == (None, 64, 64, 1)
     quantizer = get_quantizer(model)
     assert isinstance(quantizer, LatentQuantization)
@@ -30,9 +30,10 @@ def test_qlae_structure_and_defaults():
     assert isinstance(model.optimizer, DecoupledWeightDecayAdam)
     assert model.optimizer.weight_decay == pytest.approx(0.1)
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
-    assert model.optimizer.clipvalue == 1.0
-    assert build_ae(num_latents=6, architecture="small").optimizer.weight_decay == 0.0
-    assert get_quantizer(build_ae(num_latents=6, architecture="small", compile=False)) is None
+    assert model.optimizer.clip_value == 1.0 and model.optimizer.clipvalue is None  # decayed group only
+    assert model.optimizer.epsilon == 1e-8  # added after bias correction, as optax
+    assert build_ae(num_latents=6, architecture="fast").optimizer.weight_decay == 0.0
+    assert get_quantizer(build_ae(num_latents=6, architecture="fast", compile=False)) is None
 
 
 def test_image_binary_crossentropy_by_hand():
@@ -52,7 +53,7 @@ def test_image_binary_crossentropy_by_hand():
 def test_training_lowers_reconstruction_loss(builder):
     keras.utils.set_random_seed(0)
     images = _blobs()
-    model = builder(num_latents=4, architecture="small")
+    model = builder(num_latents=4, architecture="fast")
     initial = model.evaluate(images, images, verbose=0, return_dict=True)["loss"]
     model.fit(images, images, batch_size=32, epochs=15, verbose=0)
     final = model.evaluate(images, images, verbose=0, return_dict=True)["loss"]
@@ -61,7 +62,7 @@ def test_training_lowers_reconstruction_loss(builder):
 
 def test_full_qlae_keras_round_trip(tmp_path):
     images = _blobs(16)
-    model = build_qlae(num_latents=4, num_values=[3, 4, 5, 6], architecture="small", value_range=(-1.0, 1.0))
+    model = build_qlae(num_latents=4, num_values=[3, 4, 5, 6], architecture="fast", value_range=(-1.0, 1.0))
     model.fit(images, images, batch_size=8, epochs=1, verbose=0)
     path = os.path.join(tmp_path, "qlae.keras")
     model.save(path)
@@ -76,7 +77,7 @@ def test_full_qlae_keras_round_trip(tmp_path):
 
 def test_encode_returns_codes_on_the_grid():
     images = _blobs(8)
-    model = build_qlae(num_latents=3, num_values=5, architecture="small")
+    model = build_qlae(num_latents=3, num_values=5, architecture="fast")
     latents = encode(model, images)
     assert latents["codes"].shape == (8, 3) and latents["codes"].dtype == np.int32
     assert latents["codes"].min() >= 0 and latents["codes"].max() <= 4
@@ -84,7 +85,7 @@ def test_encode_returns_codes_on_the_grid():
     for j in range(3):
         assert set(np.round(latents["quantized"][:, j], 6)) <= set(np.round(codebook[j], 6))
     assert latents["discrete"] and np.array_equal(latents["latents"], latents["codes"])
-    ae_latents = encode(build_ae(num_latents=3, architecture="small"), images)
+    ae_latents = encode(build_ae(num_latents=3, architecture="fast"), images)
     assert set(ae_latents) == {"encoder_outputs", "latents", "discrete"} and not ae_latents["discrete"]
 
 
@@ -93,7 +94,7 @@ def test_saved_model_loads_in_a_fresh_process_after_importing_the_package(tmp_pa
     import subprocess
     import sys
 
-    model = build_qlae(num_latents=3, architecture="small")
+    model = build_qlae(num_latents=3, architecture="fast")
     path = os.path.join(tmp_path, "qlae.keras")
     model.save(path)
     script = (

@@ -1,6 +1,7 @@
-"""Tests of `keras_latentquant.models.decoders` and the AdaIN and LearnedConstant layers it uses.
+"""Tests of `keras_latentquant.models.decoders` and the StyleModulation and LearnedConstant layers it uses.
 
-The expected parameter counts are worked out by hand from the architecture in paper.md section 3.
+The expected parameter counts are worked out by hand from the reference implementation's architectures
+(paper.md section 3); the style block's value is checked against a NumPy transcription of its formula.
 """
 
 import keras
@@ -8,27 +9,33 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_latentquant.models.decoders import build_decoder
-from keras_latentquant.models.layers_internal import AdaptiveInstanceNormalization, LearnedConstant
+from keras_latentquant.models.decoders import STYLE_HIDDEN_UNITS, build_decoder
+from keras_latentquant.models.layers_internal import LearnedConstant, StyleModulation
 
-# A tiny "small" decoder (two stride-2 stages to 16x16 images) for the behavioural tests that build or
+# A tiny "fast" decoder (two stride-2 stages to 16x16 images) for the behavioural tests that build or
 # train several models, so the file stays fast on two CPU cores.
-TINY = dict(latent_dim=4, image_shape=(16, 16, 3), architecture="small", widths=(16, 8))
+TINY = dict(latent_dim=4, image_shape=(16, 16, 3), architecture="fast", widths=(16, 8))
 
 
 def _random_latents(batch, latent_dim, seed=0):
     return np.random.default_rng(seed).normal(size=(batch, latent_dim)).astype("float32")
 
 
-def _numpy_adain(x, style, kernel, bias, epsilon=1e-5):
+def _numpy_style_modulation(x, style, kernel, bias, epsilon=1e-6):
+    # The reference's style block after its transposed conv and leaky ReLU: IN(x) * s + b with
+    # [s, b] = ReLU(w @ kernel + bias), both non-negative, no "1 +".
     mean = x.mean(axis=(1, 2), keepdims=True)
     variance = x.var(axis=(1, 2), keepdims=True)
     normalized = (x - mean) / np.sqrt(variance + epsilon)
-    modulation = style @ kernel + bias
+    modulation = np.maximum(style @ kernel + bias, 0.0)
     channels = x.shape[-1]
     scale = modulation[:, None, None, :channels]
     shift = modulation[:, None, None, channels:]
-    return normalized * (1.0 + scale) + shift
+    return normalized * scale + shift
+
+
+def _leaky_relu(x, slope=0.2):
+    return np.where(x >= 0, x, slope * x)
 
 
 @pytest.fixture
@@ -41,41 +48,66 @@ def mixed_precision():
 
 
 # ---------------------------------------------------------------------------------------------------
-# AdaptiveInstanceNormalization
+# StyleModulation
 
 
-def test_adain_matches_numpy():
+def test_style_modulation_matches_numpy():
     rng = np.random.default_rng(1)
     x = rng.normal(2.0, 3.0, size=(3, 5, 6, 4)).astype("float32")
     style = rng.normal(size=(3, 7)).astype("float32")
-    layer = AdaptiveInstanceNormalization()
+    layer = StyleModulation()
     layer.build([x.shape, style.shape])
     kernel = rng.normal(scale=0.3, size=(7, 8)).astype("float32")
     bias = rng.normal(scale=0.3, size=(8,)).astype("float32")
     layer.kernel.assign(kernel)
     layer.bias.assign(bias)
     outputs = keras.ops.convert_to_numpy(layer([x, style]))
-    np.testing.assert_allclose(outputs, _numpy_adain(x, style, kernel, bias), rtol=1e-4, atol=1e-4)
+    expected = _numpy_style_modulation(x, style, kernel, bias)
+    np.testing.assert_allclose(outputs, expected, rtol=1e-4, atol=1e-4)
+    # Some projections are negative here, so the ReLU acts: the signed formula would differ.
+    assert np.any(style @ kernel + bias < 0)
 
 
-def test_adain_with_zero_projection_is_plain_instance_norm():
-    # The 1 + scale parameterisation: a zero projection leaves IN(x) unchanged.
+def test_style_modulation_scale_and_bias_are_non_negative_and_split_scale_first():
+    # With a projection of scale -1 (ReLU -> 0) and bias 2 per channel, every output is exactly 2: the
+    # normalised map is multiplied by 0, the first half of the projection being the scales.
     x = np.random.default_rng(2).normal(4.0, 2.0, size=(2, 8, 8, 3)).astype("float32")
-    style = np.random.default_rng(3).normal(size=(2, 5)).astype("float32")
-    layer = AdaptiveInstanceNormalization(kernel_initializer="zeros")
+    style = np.ones((2, 1), "float32")
+    layer = StyleModulation(
+        kernel_initializer=keras.initializers.Constant([[-1.0] * 3 + [2.0] * 3]), bias_initializer="zeros"
+    )
+    outputs = keras.ops.convert_to_numpy(layer([x, style]))
+    np.testing.assert_allclose(outputs, 2.0)
+    # Scale 1, bias 0 leaves plain instance normalisation (no "1 +": a unit projection, not zero).
+    layer = StyleModulation(
+        kernel_initializer=keras.initializers.Constant([[1.0] * 3 + [0.0] * 3]), bias_initializer="zeros"
+    )
     outputs = keras.ops.convert_to_numpy(layer([x, style]))
     np.testing.assert_allclose(outputs.mean(axis=(1, 2)), 0.0, atol=1e-5)
     np.testing.assert_allclose(outputs.var(axis=(1, 2)), 1.0, atol=1e-3)
 
 
-def test_adain_weights_shapes_and_config():
-    layer = AdaptiveInstanceNormalization(epsilon=1e-3, kernel_initializer="ones", name="adain")
+def test_style_modulation_initialisation_is_fan_in_uniform():
+    keras.utils.set_random_seed(0)
+    layer = StyleModulation()
+    layer.build([(None, 4, 4, 64), (None, 256)])
+    limit = 1.0 / np.sqrt(256)
+    for weight in (layer.kernel, layer.bias):
+        values = keras.ops.convert_to_numpy(weight)
+        assert np.all(np.abs(values) <= limit * (1 + 1e-6))
+        assert np.std(values) == pytest.approx(limit / np.sqrt(3), rel=0.15)
+
+
+def test_style_modulation_weights_shapes_and_config():
+    layer = StyleModulation(epsilon=1e-3, kernel_initializer="ones", name="style")
     layer.build([(None, 4, 4, 6), (None, 9)])
     assert [(w.name, tuple(w.shape)) for w in layer.weights] == [("kernel", (9, 12)), ("bias", (12,))]
     assert layer.compute_output_shape([(None, 4, 4, 6), (None, 9)]) == (None, 4, 4, 6)
-    clone = AdaptiveInstanceNormalization.from_config(layer.get_config())
+    clone = StyleModulation.from_config(layer.get_config())
     assert clone.epsilon == 1e-3
     assert isinstance(clone.kernel_initializer, keras.initializers.Ones)
+    assert clone.bias_initializer is None
+    assert StyleModulation().epsilon == 1e-6
 
 
 @pytest.mark.parametrize(
@@ -86,21 +118,21 @@ def test_adain_weights_shapes_and_config():
     ],
     ids=["style-rank", "feature-rank"],
 )
-def test_adain_rejects_bad_input_shapes(inputs, message):
+def test_style_modulation_rejects_bad_input_shapes(inputs, message):
     with pytest.raises(ValueError, match=message):
-        AdaptiveInstanceNormalization()([np.asarray(t, "float32") for t in inputs])
+        StyleModulation()([np.asarray(t, "float32") for t in inputs])
 
 
-def test_adain_in_float32_under_mixed_precision(mixed_precision):
+def test_style_modulation_in_float32_under_mixed_precision(mixed_precision):
     # Feature values near 300: their squares overflow float16, the float32 statistics do not.
     rng = np.random.default_rng(4)
     x = rng.normal(300.0, 20.0, size=(2, 8, 8, 4)).astype("float16")
     style = rng.normal(size=(2, 6)).astype("float16")
-    layer = AdaptiveInstanceNormalization()
+    layer = StyleModulation()
     outputs = layer([x, style])
     assert keras.backend.standardize_dtype(outputs.dtype) == "float16"
     assert keras.backend.standardize_dtype(layer.kernel.dtype) == "float32"
-    expected = _numpy_adain(
+    expected = _numpy_style_modulation(
         x.astype("float32"), style.astype("float32"), layer.kernel.numpy(), layer.bias.numpy()
     )
     np.testing.assert_allclose(keras.ops.convert_to_numpy(outputs), expected, rtol=1e-2, atol=5e-2)
@@ -130,6 +162,12 @@ def test_learned_constant_batch_size_is_dynamic_under_tf_function():
     assert tuple(broadcast(tf.zeros((6, 3))).shape) == (6, 2, 2, 1)
 
 
+def test_learned_constant_starts_at_the_references_0_1():
+    layer = LearnedConstant((2, 3, 4))
+    outputs = keras.ops.convert_to_numpy(layer(np.zeros((2, 1), "float32")))
+    np.testing.assert_array_equal(outputs, np.full((2, 2, 3, 4), 0.1, "float32"))
+
+
 def test_learned_constant_config_round_trip():
     layer = LearnedConstant((4, 4, 2), initializer="ones")
     clone = LearnedConstant.from_config(layer.get_config())
@@ -147,7 +185,7 @@ def test_learned_constant_rejects_bad_shape(shape):
 # build_decoder: shapes and structure
 
 
-@pytest.mark.parametrize("architecture", ["paper", "small"])
+@pytest.mark.parametrize("architecture", ["paper", "paper_small", "fast"])
 @pytest.mark.parametrize("latent_dim, channels", [(1, 1), (10, 3), (12, 1)])
 def test_decoder_output_shape_and_dtype(architecture, latent_dim, channels):
     decoder = build_decoder(latent_dim, (64, 64, channels), architecture=architecture)
@@ -167,45 +205,109 @@ def test_paper_decoder_follows_paper():
     assert [conv.strides[0] for conv in convs] == [1, 1, 2] * 4
     # k3 s1 "same" keeps the size, k4 s2 "same" doubles it exactly: 4 -> 8 -> 16 -> 32 -> 64.
     assert [conv.output.shape[1] for conv in convs] == [4, 4, 8, 8, 8, 16, 16, 16, 32, 32, 32, 64]
-    adain = [layer for layer in decoder.layers if isinstance(layer, AdaptiveInstanceNormalization)]
-    assert len(adain) == 12
+    styles = [layer for layer in decoder.layers if isinstance(layer, StyleModulation)]
+    assert len(styles) == 12 and all(layer.epsilon == 1e-6 for layer in styles)
     leaky = [layer for layer in decoder.layers if isinstance(layer, keras.layers.LeakyReLU)]
     assert len(leaky) == 12 and all(layer.negative_slope == pytest.approx(0.2) for layer in leaky)
+    # The reference's block order: transposed conv -> leaky ReLU -> style modulation, nothing after it.
+    for index, conv in enumerate(convs):
+        stage, block = divmod(index, 3)
+        prefix = f"stage{stage + 1}_block{block + 1}"
+        assert conv.name == f"{prefix}_conv_transpose"
+        relu = decoder.get_layer(f"{prefix}_leaky_relu")
+        style = decoder.get_layer(f"{prefix}_style")
+        assert relu.input is conv.output and style.input[0] is relu.output
     logits = decoder.get_layer("logits")
-    assert logits.kernel_size == (3, 3) and logits.activation.__name__ == "linear"
+    assert logits.kernel_size == (3, 3) and logits.activation.__name__ == "linear" and not logits.use_bias
+    assert logits.input is styles[-1].output
 
 
-def test_small_decoder_structure():
-    decoder = build_decoder(10, (64, 64, 1), architecture="small")
+def test_fast_decoder_structure():
+    decoder = build_decoder(10, (64, 64, 1), architecture="fast")
     assert tuple(decoder.get_layer("learned_constant").constant.shape) == (4, 4, 128)
     convs = [layer for layer in decoder.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
     assert [conv.filters for conv in convs] == [128, 64, 32, 16]
     assert all(conv.kernel_size == (4, 4) and conv.strides == (2, 2) for conv in convs)
     assert [conv.output.shape[1] for conv in convs] == [8, 16, 32, 64]
+    assert len([layer for layer in decoder.layers if isinstance(layer, StyleModulation)]) == 4
+
+
+def test_paper_small_decoder_follows_the_reference_style_image_small():
+    # Reference configs/decoder_partial/style_image_small.yaml: style MLP dense 512; input 512 channels;
+    # transposed convs 512, 256, 128, 64 with kernel 4, stride 2, padding 1; 3x3 logits conv.
+    decoder = build_decoder(10, (64, 64, 1), architecture="paper_small")
+    assert tuple(decoder.get_layer("learned_constant").constant.shape) == (4, 4, 512)
+    style = [layer for layer in decoder.layers if layer.name.startswith("style_dense")]
+    assert [layer.units for layer in style] == [512]
+    convs = [layer for layer in decoder.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    assert [conv.filters for conv in convs] == [512, 256, 128, 64]
+    assert [conv.output.shape[1] for conv in convs] == [8, 16, 32, 64]
 
 
 def test_decoder_parameter_counts_worked_out_by_hand():
     # "paper": style MLP 10 -> 256 -> 256; constant 4 * 4 * 256; bias-free transposed convs
-    # (k * k * c_in * c_out); one AdaIN projection per conv (256 * 2 * c_out + 2 * c_out); a 3x3 logits
-    # conv 32 -> 1 with bias.
+    # (k * k * c_in * c_out); one style projection per conv (256 * 2 * c_out + 2 * c_out); a bias-free 3x3
+    # logits conv 32 -> 1.
     widths = [256, 256, 256, 128, 128, 128, 64, 64, 64, 32, 32, 32]
     kernels = [3, 3, 4] * 4
     inputs = [256] + widths[:-1]
     convs = sum(k * k * c_in * c_out for k, c_in, c_out in zip(kernels, inputs, widths))
-    adain = sum(256 * 2 * c_out + 2 * c_out for c_out in widths)
-    other = (10 * 256 + 256) + (256 * 256 + 256) + 4 * 4 * 256 + (9 * 32 * 1 + 1)
-    assert convs + adain + other == 3_966_049
-    assert build_decoder(10, (64, 64, 1), "paper").count_params() == 3_966_049
-    # "small": style MLP 10 -> 256; constant 4 * 4 * 128; k4 transposed convs 128 -> 128 -> 64 -> 32 -> 16.
+    styles = sum(256 * 2 * c_out + 2 * c_out for c_out in widths)
+    other = (10 * 256 + 256) + (256 * 256 + 256) + 4 * 4 * 256 + 9 * 32 * 1
+    assert convs + styles + other == 3_966_048
+    assert build_decoder(10, (64, 64, 1), "paper").count_params() == 3_966_048
+    # "paper_small": style MLP 10 -> 512; constant 4 * 4 * 512; k4 transposed convs 512 -> 512 -> 256 ->
+    # 128 -> 64; style projections from 512; logits 64 -> 1. With the encoder's 6,955,402 that is the
+    # reference's 14.9 million parameters.
+    pairs = [(512, 512), (512, 256), (256, 128), (128, 64)]
+    convs = sum(16 * c_in * c_out for c_in, c_out in pairs)
+    styles = sum(512 * 2 * c_out + 2 * c_out for _, c_out in pairs)
+    other = (10 * 512 + 512) + 4 * 4 * 512 + 9 * 64 * 1
+    assert convs + styles + other == 7_946_176
+    assert build_decoder(10, (64, 64, 1), "paper_small").count_params() == 7_946_176
+    # "fast": style MLP 10 -> 256; constant 4 * 4 * 128; k4 transposed convs 128 -> 128 -> 64 -> 32 -> 16.
     pairs = [(128, 128), (128, 64), (64, 32), (32, 16)]
     convs = sum(16 * c_in * c_out for c_in, c_out in pairs)
-    adain = sum(256 * 2 * c_out + 2 * c_out for _, c_out in pairs)
-    other = (10 * 256 + 256) + 4 * 4 * 128 + (9 * 16 * 1 + 1)
-    assert convs + adain + other == 562_545
-    assert build_decoder(10, (64, 64, 1), "small").count_params() == 562_545
+    styles = sum(256 * 2 * c_out + 2 * c_out for _, c_out in pairs)
+    other = (10 * 256 + 256) + 4 * 4 * 128 + 9 * 16 * 1
+    assert convs + styles + other == 562_544
+    assert build_decoder(10, (64, 64, 1), "fast").count_params() == 562_544
 
 
-@pytest.mark.parametrize("architecture", ["paper", "small"])
+@pytest.mark.parametrize("architecture", ["paper", "fast"])
+def test_decoder_initialisation_is_the_references_fan_in_uniform(architecture):
+    # Every kernel and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)); a transposed conv's fan-in is its input
+    # channels x kernel area (equinox's ConvTranspose); the learned constant starts at 0.1.
+    keras.utils.set_random_seed(5)
+    decoder = build_decoder(10, (64, 64, 1), architecture=architecture)
+    checked = 0
+    for layer in decoder.layers:
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            kernel = keras.ops.convert_to_numpy(layer.kernel)  # (kh, kw, out, in)
+            fan_in = kernel.shape[0] * kernel.shape[1] * kernel.shape[3]
+            weights = [kernel]
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            kernel = keras.ops.convert_to_numpy(layer.kernel)
+            fan_in = int(np.prod(kernel.shape[:-1]))
+            weights = [kernel] + ([keras.ops.convert_to_numpy(layer.bias)] if layer.use_bias else [])
+        elif isinstance(layer, StyleModulation):
+            fan_in = layer.kernel.shape[0]
+            weights = [keras.ops.convert_to_numpy(layer.kernel), keras.ops.convert_to_numpy(layer.bias)]
+        else:
+            continue
+        limit = 1.0 / np.sqrt(fan_in)
+        for values in weights:
+            assert np.all(np.abs(values) <= limit * (1 + 1e-6)), layer.name  # float32 rounding of the limit
+            if values.size >= 200:
+                assert np.std(values) == pytest.approx(limit / np.sqrt(3), rel=0.15), layer.name
+        checked += 1
+    convs = 12 if architecture == "paper" else 4
+    assert checked == 2 * convs + len(STYLE_HIDDEN_UNITS[architecture]) + 1
+    constant = keras.ops.convert_to_numpy(decoder.get_layer("learned_constant").constant)
+    np.testing.assert_array_equal(constant, np.float32(0.1))
+
+
+@pytest.mark.parametrize("architecture", ["paper", "paper_small", "fast"])
 def test_decoder_variable_names_separate_weights_from_biases(architecture):
     decoder = build_decoder(architecture=architecture)
     names = {variable.name for variable in decoder.trainable_variables}
@@ -228,7 +330,7 @@ def test_decoder_generalises_to_other_image_sizes():
 
 
 @pytest.mark.parametrize(
-    "architecture, widths", [("paper", (8, 4)), ("small", (16, 8))], ids=["paper", "small"]
+    "architecture, widths", [("paper", (8, 4)), ("fast", (16, 8))], ids=["paper", "fast"]
 )
 def test_every_decoder_weight_receives_a_gradient(architecture, widths):
     decoder = build_decoder(4, (16, 16, 3), architecture=architecture, widths=widths)
@@ -245,9 +347,9 @@ def test_every_decoder_weight_receives_a_gradient(architecture, widths):
     assert constant.trainable and any(v is constant for v in decoder.trainable_variables)
 
 
-@pytest.mark.parametrize("architecture", ["paper", "small"])
+@pytest.mark.parametrize("architecture", ["paper", "paper_small", "fast"])
 def test_changing_the_latent_changes_the_image(architecture):
-    # The latent reaches the image only through the AdaIN modulations.
+    # The latent reaches the image only through the style modulations.
     decoder = build_decoder(6, (64, 64, 1), architecture=architecture)
     latents = _random_latents(2, 6, seed=2)
     latents[1] = latents[0]
@@ -263,9 +365,9 @@ def test_changing_the_latent_changes_the_image(architecture):
     "kwargs",
     [
         dict(latent_dim=7, image_shape=(32, 32, 3), architecture="paper", widths=(8, 4)),
-        dict(latent_dim=3, image_shape=(16, 16, 2), architecture="small", widths=(16, 8, 8)),
+        dict(latent_dim=3, image_shape=(16, 16, 2), architecture="fast", widths=(16, 8, 8)),
     ],
-    ids=["paper", "small"],
+    ids=["paper", "fast"],
 )
 def test_decoder_keras_save_load_round_trip(tmp_path, kwargs):
     decoder = build_decoder(name="custom_decoder", **kwargs)
@@ -290,7 +392,7 @@ def test_decoder_savedmodel_export_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "architecture, widths", [("paper", (8, 4)), ("small", (16, 8))], ids=["paper", "small"]
+    "architecture, widths", [("paper", (8, 4)), ("fast", (16, 8))], ids=["paper", "fast"]
 )
 def test_decoder_jit_compile_matches_eager(architecture, widths):
     decoder = build_decoder(3, (16, 16, 1), architecture=architecture, widths=widths)
@@ -329,10 +431,10 @@ def test_decoder_trains_under_mirrored_strategy():
     assert losses[-1] < losses[0]
 
 
-def test_small_decoder_fits_a_fixed_batch():
+def test_fast_decoder_fits_a_fixed_batch():
     # 30 Adam steps fitting 8 random binary images from 8 fixed latents lower the BCE clearly.
     keras.utils.set_random_seed(7)
-    decoder = build_decoder(latent_dim=10, image_shape=(64, 64, 1), architecture="small")
+    decoder = build_decoder(latent_dim=10, image_shape=(64, 64, 1), architecture="fast")
     latents = tf.constant(_random_latents(8, 10, seed=7))
     targets = tf.constant(
         (np.random.default_rng(7).uniform(size=(8, 64, 64, 1)) > 0.5).astype("float32")
@@ -367,7 +469,7 @@ def test_small_decoder_fits_a_fixed_batch():
         (dict(image_shape=(64, 64, -3)), "image_shape"),
         (dict(widths=[]), "widths"),
         (dict(widths=(32, 0)), "widths"),
-        (dict(architecture="small", widths=(8, 8, 8, 8, 8), image_shape=(64, 48, 1)), "image_shape"),
+        (dict(architecture="fast", widths=(8, 8, 8, 8, 8), image_shape=(64, 48, 1)), "image_shape"),
     ],
 )
 def test_decoder_rejects_bad_arguments(kwargs, argument):
@@ -376,5 +478,7 @@ def test_decoder_rejects_bad_arguments(kwargs, argument):
 
 
 def test_unknown_decoder_architecture_error_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="'paper', 'small'"):
+    with pytest.raises(ValueError, match="'paper', 'paper_small', 'fast'"):
         build_decoder(architecture="stylegan")
+    with pytest.raises(ValueError, match="retired"):
+        build_decoder(architecture="small")

@@ -1,7 +1,7 @@
 """QLInfoGAN and InfoWGAN-GP (`models/infogan.py`): the train step, the gradient penalty against finite
 differences, latent sampling on the codebook grid, MirroredStrategy, `.keras` round trip, XLA, errors.
 
-Models are the "small" architecture on 16x16 images with 4 latents and 2 critic steps (the paper's 5 only
+Models are the "fast" architecture on 16x16 images with 4 latents and 2 critic steps (the paper's 5 only
 repeat the same unrolled critic update; the `.keras` and XLA tests use 1, since each unrolled step adds to
 the trace and XLA compile time), so the whole file runs in 80-100 s on two otherwise idle CPU cores. The
 training test (60 steps, not marked slow) uses 64x64 procedural dSprites; two plumbing tests (mirrored weight
@@ -33,7 +33,7 @@ from keras_latentquant.training.optimizers import (
     decayed_variables,
 )
 
-IMAGE_SHAPE = (16, 16, 1)
+IMAGE_SHAPE = (32, 32, 1)  # the fast encoder's last stage is 2x2 (1x1 would leave instance norm nothing to see)
 NUM_LATENTS = 4
 NUM_VALUES = [3, 5, 7, 10]
 CRITIC_STEPS = 2
@@ -49,7 +49,7 @@ def _build(name, **kwargs):
     kwargs.setdefault("seed", 7)
     if name == "qlinfogan":
         kwargs.setdefault("num_values", NUM_VALUES)
-    return build_infogan(name, IMAGE_SHAPE, num_latents=NUM_LATENTS, architecture="small", **kwargs)
+    return build_infogan(name, IMAGE_SHAPE, num_latents=NUM_LATENTS, architecture="fast", **kwargs)
 
 
 def _images(count, seed=0, shape=IMAGE_SHAPE):
@@ -107,7 +107,7 @@ def _assert_critic_loss_adds_up(logs, gradient_penalty_weight, latent_regression
 # ---------------------------------------------------------------------------------------------- builders
 def test_builders_use_the_papers_defaults():
     """build_qlinfogan / build_infowgan_gp: paper.md's weights, quantizer and optimizers, decay 1e-3 / 0."""
-    model = build_qlinfogan(IMAGE_SHAPE, num_latents=NUM_LATENTS, architecture="small", seed=3)
+    model = build_qlinfogan(IMAGE_SHAPE, num_latents=NUM_LATENTS, architecture="fast", seed=3)
     assert model.name == "qlinfogan" and model.quantized and isinstance(model.quantizer, LatentQuantization)
     assert model.quantizer.values_per_dimension == [10] * NUM_LATENTS
     assert model.quantizer.value_range == (-0.5, 0.5)
@@ -120,7 +120,9 @@ def test_builders_use_the_papers_defaults():
                                  (model.generator_optimizer, model.generator.trainable_variables)):
         assert isinstance(optimizer, DecoupledWeightDecayAdam)
         assert float(optimizer.learning_rate) == pytest.approx(2e-4)
-        assert (optimizer.beta_1, optimizer.beta_2, optimizer.clipvalue) == (0.0, 0.9, None)
+        assert (optimizer.beta_1, optimizer.beta_2) == (0.0, 0.9)
+        # The reference clips the weight-decayed group element-wise at 1 (its train_gan.yaml `optim.clip`).
+        assert (optimizer.clip_value, optimizer.epsilon) == (1.0, 1e-8)
         assert optimizer.weight_decay == pytest.approx(1e-3)
         # The library's rule: every weight but biases (instance-norm "beta" included) and the codebook.
         decayed = {v.path for v in decayed_variables(optimizer, variables)}
@@ -129,12 +131,12 @@ def test_builders_use_the_papers_defaults():
     critic_decayed = {v.path for v in decayed_variables(model.optimizer, model.critic_variables())}
     assert "latent_quantization/codebook" in {v.path for v in model.critic_variables()} - critic_decayed
 
-    model = build_infowgan_gp(IMAGE_SHAPE, num_latents=NUM_LATENTS, architecture="small", seed=3)
+    model = build_infowgan_gp(IMAGE_SHAPE, num_latents=NUM_LATENTS, architecture="fast", seed=3)
     assert model.name == "infowgan_gp" and not model.quantized and model.quantizer is None
     assert (model.prior, model.prior_range) == ("uniform", (-0.5, 0.5))
     assert model.optimizer.weight_decay == 0.0 and model.generator_optimizer.weight_decay == 0.0
-    assert build_infowgan_gp(IMAGE_SHAPE, 2, "small", weight_decay=0.05).optimizer.weight_decay == pytest.approx(0.05)
-    uncompiled = build_infowgan_gp(IMAGE_SHAPE, 2, "small", compile=False)
+    assert build_infowgan_gp(IMAGE_SHAPE, 2, "fast", weight_decay=0.05).optimizer.weight_decay == pytest.approx(0.05)
+    uncompiled = build_infowgan_gp(IMAGE_SHAPE, 2, "fast", compile=False)
     assert uncompiled.generator_optimizer is None and uncompiled.get_compile_config() is None
 
 
@@ -490,7 +492,7 @@ def test_training_on_procedural_dsprites_lowers_latent_regression(tmp_path):
     )
     assert dataset.element_spec.shape == (batch, 64, 64, 1)
     keras.utils.set_random_seed(0)
-    model = build_qlinfogan((64, 64, 1), num_latents=2, architecture="small", critic_steps=CRITIC_STEPS, seed=0)
+    model = build_qlinfogan((64, 64, 1), num_latents=2, architecture="fast", critic_steps=CRITIC_STEPS, seed=0)
     history = model.fit(dataset, epochs=6, steps_per_epoch=10, verbose=0).history
     critic, generator = history["latent_regression_loss"], history["generator_latent_regression_loss"]
     assert critic[-1] < 0.5 * critic[0], critic
@@ -548,7 +550,7 @@ def test_keras_round_trip_restores_networks_optimizers_and_random_stream(name, w
         assert config["learning_rate"] == pytest.approx(2e-4)
         assert config["beta_1"] == 0.0 and config["beta_2"] == pytest.approx(0.9)
         assert config["weight_decay"] == pytest.approx(weight_decay)
-        assert config["clipvalue"] is None
+        assert config["clip_value"] == 1.0 and "clipvalue" not in config
         assert _count(restored.iterations) == _count(original.iterations)
         assert len(restored.variables) == len(original.variables)
         for a, b in zip(original.variables, restored.variables):
@@ -596,8 +598,8 @@ def test_jit_compiled_fit_step():
 def test_bad_constructor_arguments_name_the_problem():
     """Each bad InfoGAN / build_infogan argument raises ValueError (TypeError for a wrong quantizer type) with
     a message naming the argument and the bad value."""
-    generator = build_generator(NUM_LATENTS, IMAGE_SHAPE, "small")
-    critic = build_encoder(IMAGE_SHAPE, latent_dim=NUM_LATENTS, output_dim=NUM_LATENTS + 1, architecture="small")
+    generator = build_generator(NUM_LATENTS, IMAGE_SHAPE, "fast")
+    critic = build_encoder(IMAGE_SHAPE, latent_dim=NUM_LATENTS, output_dim=NUM_LATENTS + 1, architecture="fast")
     with pytest.raises(ValueError, match=r"critic_steps must be a positive integer; got 0"):
         _build("qlinfogan", critic_steps=0)
     with pytest.raises(ValueError, match=r"critic_steps.*True"):
@@ -612,17 +614,17 @@ def test_bad_constructor_arguments_name_the_problem():
         InfoGAN(generator, critic, prior_range=(0.5, 0.5))
     with pytest.raises(ValueError, match=r"prior_range .*low < high; got \(1.0, -1.0\)"):
         _build("infowgan_gp", value_range=(1.0, -1.0))
-    narrow = build_encoder(IMAGE_SHAPE, latent_dim=NUM_LATENTS, output_dim=NUM_LATENTS, architecture="small")
+    narrow = build_encoder(IMAGE_SHAPE, latent_dim=NUM_LATENTS, output_dim=NUM_LATENTS, architecture="fast")
     with pytest.raises(ValueError, match=r"1 \+ latent_dim = 5 outputs .*got 4"):
         InfoGAN(generator, narrow)
-    larger = build_encoder((32, 32, 1), latent_dim=NUM_LATENTS, output_dim=NUM_LATENTS + 1, architecture="small")
-    message = r"critic reads images of shape \(32, 32, 1\) but the generator makes \(16, 16, 1\)"
+    larger = build_encoder((64, 64, 1), latent_dim=NUM_LATENTS, output_dim=NUM_LATENTS + 1, architecture="fast")
+    message = r"critic reads images of shape \(64, 64, 1\) but the generator makes \(32, 32, 1\)"
     with pytest.raises(ValueError, match=message):
         InfoGAN(generator, larger)
     with pytest.raises(TypeError, match=r"quantizer must be a LatentQuantization layer or None; got Dense"):
         InfoGAN(generator, critic, quantizer=keras.layers.Dense(4))
     with pytest.raises(ValueError, match=r"Unknown GAN 'vaegan'; registered GANs: qlinfogan, infowgan_gp"):
-        build_infogan("vaegan", IMAGE_SHAPE, NUM_LATENTS, "small")
+        build_infogan("vaegan", IMAGE_SHAPE, NUM_LATENTS, "fast")
 
 
 def test_bad_compile_and_fit_arguments_name_the_problem():
@@ -646,8 +648,8 @@ def test_bad_compile_and_fit_arguments_name_the_problem():
     uint8 = (_images(CRITIC_STEPS * SLICE) * 255).astype("uint8")
     with pytest.raises(ValueError, match=r"float images in \[0, 1\]; got dtype uint8"):
         model.fit(_one_batch(uint8), steps_per_epoch=1, verbose=0)
-    with pytest.raises(ValueError, match=r"real images of shape \(batch,\) \+ \(16, 16, 1\); got \(8, 32, 32, 1\)"):
-        model.fit(_one_batch(_images(8, shape=(32, 32, 1))), steps_per_epoch=1, verbose=0)
+    with pytest.raises(ValueError, match=r"real images of shape \(batch,\) \+ \(32, 32, 1\); got \(8, 16, 16, 1\)"):
+        model.fit(_one_batch(_images(8, shape=(16, 16, 1))), steps_per_epoch=1, verbose=0)
     with pytest.raises(NotImplementedError, match=r"no validation loss"):
         model.evaluate(_one_batch(_images(CRITIC_STEPS * SLICE)), steps=1, verbose=0)
     # None of the rejected calls stepped an optimizer.

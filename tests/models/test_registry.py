@@ -20,7 +20,7 @@ def _blobs(count=64, seed=0):
 def test_model_trains_and_its_loss_falls(name):
     keras.utils.set_random_seed(0)
     images = _blobs()
-    model = build_model(name, architecture="small", num_latents=4, dataset_size=len(images))
+    model = build_model(name, architecture="fast", num_latents=4, dataset_size=len(images))
     assert model.name == name
     initial = model.evaluate(images, images, verbose=0, return_dict=True)["loss"]
     model.fit(images, images, batch_size=32, epochs=12, verbose=0)
@@ -47,7 +47,7 @@ def test_model_trains_and_its_loss_falls(name):
     ],
 )
 def test_defaults_and_bottlenecks(name, weight_decay, bottleneck):
-    model = build_model(name, architecture="small", num_latents=4, dataset_size=1000, compile=True)
+    model = build_model(name, architecture="fast", num_latents=4, dataset_size=1000, compile=True)
     assert model.optimizer.weight_decay == pytest.approx(weight_decay)
     layer = get_bottleneck(model)
     assert (None if layer is None else type(layer).__name__) == bottleneck
@@ -57,18 +57,18 @@ def test_defaults_and_bottlenecks(name, weight_decay, bottleneck):
 
 
 def test_beta_defaults_and_overrides():
-    assert get_bottleneck(build_model("vae", architecture="small", num_latents=2)).beta == 1.0
-    assert get_bottleneck(build_model("beta_vae", architecture="small", num_latents=2)).beta == 4.0
-    assert get_bottleneck(build_model("beta_vae", architecture="small", num_latents=2, beta=8.0)).beta == 8.0
+    assert get_bottleneck(build_model("vae", architecture="fast", num_latents=2)).beta == 1.0
+    assert get_bottleneck(build_model("beta_vae", architecture="fast", num_latents=2)).beta == 4.0
+    assert get_bottleneck(build_model("beta_vae", architecture="fast", num_latents=2, beta=8.0)).beta == 8.0
     # The KL is per image; the reconstruction loss is per pixel: the registry scales it by 1/pixels.
-    assert get_bottleneck(build_model("vae", architecture="small", num_latents=2)).loss_scale == pytest.approx(1 / 4096)
+    assert get_bottleneck(build_model("vae", architecture="fast", num_latents=2)).loss_scale == pytest.approx(1 / 4096)
 
 
 def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="Registered models"):
         get_model_spec("transformer")
     with pytest.raises(ValueError, match="Unknown model options"):
-        build_model("qlae", architecture="small", num_latents=2, not_an_option=1)
+        build_model("qlae", architecture="fast", num_latents=2, not_an_option=1)
     with pytest.raises(ValueError, match="dataset_size"):
-        build_model("beta_tcvae", architecture="small", num_latents=2)
+        build_model("beta_tcvae", architecture="fast", num_latents=2)
     assert "dataset_size" in OPTION_DEFAULTS

@@ -25,7 +25,7 @@ def data_dir(tmp_path_factory):
 
 SMOKE_FLAGS = [
     "--dataset_config=tiny",
-    "--architecture=small",
+    "--architecture=fast",
     "--batch_size=8",
     "--critic_steps=2",
     "--steps=4",

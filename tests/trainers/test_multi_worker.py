@@ -164,7 +164,7 @@ def test_two_workers_train_like_one_worker_at_the_same_global_batch(tmp_path):
 
     flags = [
         "--dataset=procedural_dsprites", "--dataset_config=tiny", f"--data_dir={tmp_path / 'tfds'}",
-        "--architecture=small", "--batch_size=16", "--steps=4", "--eval_interval=2", "--eval_samples=200",
+        "--architecture=fast", "--batch_size=16", "--steps=4", "--eval_interval=2", "--eval_samples=200",
         "--verbose=2", "--seed=0",
     ]
     two = tmp_path / "two_workers"

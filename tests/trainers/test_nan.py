@@ -48,7 +48,7 @@ def test_nan_batch_stops_at_its_step_and_keeps_the_last_good_backup(tmp_path, mo
     output_dir = tmp_path / "run"
     config = TrainConfig(
         output_dir=str(output_dir), model="ae", dataset_config="tiny", data_dir=str(tmp_path / "tfds"),
-        architecture="small", batch_size=16, steps=12, eval_interval=4, backup_interval=3, eval_samples=200,
+        architecture="fast", batch_size=16, steps=12, eval_interval=4, backup_interval=3, eval_samples=200,
         verbose=0,
     )
     with pytest.raises(NonFiniteLossError) as error:
@@ -77,7 +77,7 @@ def test_trainer_exits_nonzero_with_the_message(tmp_path):
     output_dir = tmp_path / "run"
     command = [
         sys.executable, os.path.join(ROOT, "trainers", "qlae.py"), "--model=ae", "--dataset_config=tiny",
-        "--architecture=small", "--batch_size=16", "--eval_samples=200", "--verbose=0", "--steps=8",
+        "--architecture=fast", "--batch_size=16", "--eval_samples=200", "--verbose=0", "--steps=8",
         "--eval_interval=4", "--learning_rate=1e30", f"--data_dir={tmp_path / 'tfds'}", f"--output_dir={output_dir}",
     ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600,

@@ -40,7 +40,7 @@ def test_smoke_run_writes_outputs(model, strategy, dataset, tmp_path, data_dir):
                 f"--dataset={dataset}",
                 "--dataset_config=tiny",
                 f"--data_dir={data_dir}",
-                "--architecture=small",
+                "--architecture=fast",
                 "--batch_size=16",
                 "--steps=6",
                 "--eval_interval=3",

@@ -21,7 +21,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 COMMON = [
-    "--dataset=procedural_dsprites", "--dataset_config=tiny", "--architecture=small", "--batch_size=16",
+    "--dataset=procedural_dsprites", "--dataset_config=tiny", "--architecture=fast", "--batch_size=16",
     "--eval_samples=200", "--verbose=0",
 ]
 

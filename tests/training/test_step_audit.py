@@ -21,7 +21,7 @@ def _images(count, seed=0):
 
 @pytest.mark.parametrize("name", ["qlae", "ae", "beta_vae", "beta_tcvae", "vqvae", "ard_vae"])
 def test_autoencoder_train_steps_have_no_host_ops(name):
-    model = build_model(name, IMAGE_SHAPE, num_latents=4, architecture="small", dataset_size=1000)
+    model = build_model(name, IMAGE_SHAPE, num_latents=4, architecture="fast", dataset_size=1000)
     images = _images(8)
     counts = train_step_op_counts(model, (images, images))
     # The step is really there (convolutions, their gradients, the optimizer's updates) and stays on device.
@@ -32,7 +32,7 @@ def test_autoencoder_train_steps_have_no_host_ops(name):
 
 @pytest.mark.parametrize("builder", [build_qlinfogan, build_infowgan_gp])
 def test_gan_train_steps_have_no_host_ops(builder):
-    model = builder(IMAGE_SHAPE, num_latents=4, architecture="small", critic_steps=2)
+    model = builder(IMAGE_SHAPE, num_latents=4, architecture="fast", critic_steps=2)
     assert host_ops(model, _images(2 * 4)) == {}
 
 
@@ -69,7 +69,7 @@ def _repeated(images):
 
 def test_profile_attributes_op_time_to_the_quantizer_and_none_to_the_ae():
     dataset = _repeated(_images(16))
-    qlae = build_model("qlae", IMAGE_SHAPE, num_latents=4, architecture="small")
+    qlae = build_model("qlae", IMAGE_SHAPE, num_latents=4, architecture="fast")
     quantizer = next(layer for layer in qlae.layers if isinstance(layer, LatentQuantization))
     op_seconds = profile_train_step(qlae, dataset, steps=2)
     total = sum(op_seconds.values())
@@ -78,7 +78,7 @@ def test_profile_attributes_op_time_to_the_quantizer_and_none_to_the_ae():
     assert in_quantizer > 0 and gradient_ops  # its forward ops and their gradients are found
     assert scope_seconds(op_seconds, "encoder") > 10 * in_quantizer  # a scalar codebook is cheap next to convs
     assert in_quantizer / total < 0.05
-    ae = build_model("ae", IMAGE_SHAPE, num_latents=4, architecture="small")
+    ae = build_model("ae", IMAGE_SHAPE, num_latents=4, architecture="fast")
     ae_seconds = profile_train_step(ae, dataset, steps=2)
     assert sum(ae_seconds.values()) > 0 and scope_seconds(ae_seconds, quantizer.name) == 0.0
 
@@ -110,6 +110,6 @@ def test_scope_seconds_matches_whole_path_components():
 
 
 def test_profile_refuses_an_xla_step_it_cannot_break_down():
-    model = build_model("qlae", IMAGE_SHAPE, num_latents=4, architecture="small", jit_compile=True)
+    model = build_model("qlae", IMAGE_SHAPE, num_latents=4, architecture="fast", jit_compile=True)
     with pytest.raises(ValueError, match="jit_compile=False to profile it"):
         profile_train_step(model, _repeated(_images(4)), steps=1)

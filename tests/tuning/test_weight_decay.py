@@ -50,7 +50,7 @@ def test_build_uses_the_sampled_weight_decay_and_options():
     space = tuning.SearchSpace(
         weight_decay_range=(1e-4, 1.0), quantization_weight_range=(1e-3, 1e-1), num_values_choices=(5, 7)
     )
-    hypermodel = tuning.LatentQuantHyperModel("qlae", (64, 64, 1), 4, space, architecture="small",
+    hypermodel = tuning.LatentQuantHyperModel("qlae", (64, 64, 1), 4, space, architecture="fast",
                                               commitment_weight=0.02)
     hp = _sampled_hyperparameters(hypermodel, seed=3)
     model = hypermodel.build(hp)
