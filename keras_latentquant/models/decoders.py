@@ -40,6 +40,7 @@ from keras_latentquant.models.layers_internal import (
     ARCHITECTURES,
     LEAKY_RELU_SLOPE,
     LearnedConstant,
+    STAGE_CONVS,
     StyleModulation,
     check_architecture,
     check_image_shape,
@@ -47,6 +48,7 @@ from keras_latentquant.models.layers_internal import (
     check_widths,
     fan_in_uniform,
     reference_dense,
+    stage_blocks,
 )
 
 #: Per-stage widths of the decoders; a "paper" stage is three transposed convs (k3 s1, k3 s1, k4 s2) of
@@ -55,8 +57,6 @@ from keras_latentquant.models.layers_internal import (
 DECODER_WIDTHS = {"paper": (256, 128, 64, 32), "paper_small": (512, 256, 128, 64), "fast": (128, 64, 32, 16)}
 #: Units of the ReLU dense layers that map the latent to the style vector `w`.
 STYLE_HIDDEN_UNITS = {"paper": (256, 256), "paper_small": (512,), "fast": (256,)}
-#: `(kernel_size, stride)` of the transposed convs of one stage.
-STAGE_CONVS = {"paper": ((3, 1), (3, 1), (4, 2)), "paper_small": ((4, 2),), "fast": ((4, 2),)}
 
 __all__ = [
     "ARCHITECTURES",
@@ -132,8 +132,7 @@ def build_decoder(
         (height // total_stride, width // total_stride, widths[0]), name="learned_constant"
     )(latents)
     for stage, stage_width in enumerate(widths, start=1):
-        for block, (kernel_size, strides) in enumerate(STAGE_CONVS[architecture], start=1):
-            block_name = f"stage{stage}_block{block}" if len(STAGE_CONVS[architecture]) > 1 else f"stage{stage}"
+        for block_name, kernel_size, strides in stage_blocks(architecture, stage):
             x = _style_block(x, style, stage_width, kernel_size, strides, name=block_name)
     # Linear, bias-free float32 logits (the reference's final Conv2DBlock has no bias); the loss is binary
     # cross-entropy from logits, computed in float32.

@@ -31,14 +31,16 @@ import keras
 
 from keras_latentquant.models.layers_internal import (
     ARCHITECTURES,
-    LEAKY_RELU_SLOPE,
     InstanceNormalization,
+    LEAKY_RELU_SLOPE,
+    STAGE_CONVS,
     check_architecture,
     check_image_shape,
     check_positive_int,
     check_widths,
     fan_in_uniform,
     reference_dense,
+    stage_blocks,
 )
 
 #: Per-stage widths of the encoders; a "paper" stage is three convs (k3 s1, k3 s1, k4 s2) of that width,
@@ -46,8 +48,6 @@ from keras_latentquant.models.layers_internal import (
 ENCODER_WIDTHS = {"paper": (32, 64, 128, 256), "paper_small": (64, 128, 256, 512), "fast": (32, 64, 128, 256)}
 #: Units of the ReLU dense layers between the conv stack and the linear head.
 ENCODER_HIDDEN_UNITS = {"paper": (256, 256), "paper_small": (512,), "fast": (256,)}
-#: `(kernel_size, stride)` of the convs of one stage.
-STAGE_CONVS = {"paper": ((3, 1), (3, 1), (4, 2)), "paper_small": ((4, 2),), "fast": ((4, 2),)}
 
 __all__ = [
     "ARCHITECTURES",
@@ -130,8 +130,7 @@ def build_encoder(
     images = keras.Input(shape=image_shape, name="image")
     x = images
     for stage, width in enumerate(widths, start=1):
-        for block, (kernel_size, strides) in enumerate(STAGE_CONVS[architecture], start=1):
-            block_name = f"stage{stage}_block{block}" if len(STAGE_CONVS[architecture]) > 1 else f"stage{stage}"
+        for block_name, kernel_size, strides in stage_blocks(architecture, stage):
             x = _conv_block(x, width, kernel_size, strides, name=block_name)
     x = keras.layers.Flatten(name="flatten")(x)
     for index, units in enumerate(ENCODER_HIDDEN_UNITS[architecture], start=1):

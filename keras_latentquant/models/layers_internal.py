@@ -39,6 +39,20 @@ INSTANCE_NORM_EPSILON = 1e-6
 LEARNED_CONSTANT_INIT = 0.1
 
 
+#: `(kernel_size, stride)` of the convs of one resolution stage, the same in the encoder (convs) and the
+#: decoder (transposed convs): a "paper" stage is three (k3 s1, k3 s1, k4 s2), the others one k4 s2.
+STAGE_CONVS = {"paper": ((3, 1), (3, 1), (4, 2)), "paper_small": ((4, 2),), "fast": ((4, 2),)}
+
+
+def stage_blocks(architecture, stage):
+    """`(layer name prefix, kernel_size, stride)` of each conv of `stage` (1-based) of `architecture`."""
+    convs = STAGE_CONVS[architecture]
+    return [
+        (f"stage{stage}_block{block}" if len(convs) > 1 else f"stage{stage}", kernel_size, strides)
+        for block, (kernel_size, strides) in enumerate(convs, start=1)
+    ]
+
+
 def fan_in_uniform(fan_in):
     """`U(-1/sqrt(fan_in), 1/sqrt(fan_in))`: the reference's initialiser of every kernel and bias.
 

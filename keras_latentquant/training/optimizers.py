@@ -103,7 +103,6 @@ class DecoupledWeightDecayAdam(keras.optimizers.Optimizer):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.no_decay_names = tuple(no_decay_names)
-        self._no_decay_pattern = re.compile("|".join(f"^{re.escape(n)}$" for n in self.no_decay_names) or "$^")
 
     def build(self, var_list):
         if self.built:
@@ -118,7 +117,7 @@ class DecoupledWeightDecayAdam(keras.optimizers.Optimizer):
         # the last path component of the name without the replica suffix (else replica 1 alone would decay
         # biases and codebooks and the replicas would drift apart).
         short_name = _REPLICA_SUFFIX.sub("", variable.name.split(":")[0]).rsplit("/", 1)[-1]
-        return not self._no_decay_pattern.match(short_name)
+        return short_name not in self.no_decay_names
 
     def _apply_weight_decay(self, variables):
         # The decay is part of `update_step` (optax adds `wd * w` to the Adam direction, then scales by lr).
