@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from keras_latentquant.metrics.dci import IMPORTANCE_MEASURES  # noqa: E402
 from keras_latentquant.model_files import resolve_model_path  # noqa: E402
 
 __all__ = ["resolve_model_path", "format_table"]
@@ -35,7 +36,9 @@ flags.DEFINE_string("split", None, "TFDS split to score (default: the last --num
 flags.DEFINE_integer("num_samples", 10_000, "Number of samples to encode and score.", lower_bound=10)
 flags.DEFINE_string("output_dir", None, "Where to write evaluation.json and nmi_heatmap.png "
                     "(default: <model folder>/evaluation).")
-flags.DEFINE_enum("dci_importance", "gbt", ["gbt", "linear"], "DCI importance: gradient-boosted trees or linear.")
+flags.DEFINE_enum("dci_importance", "gbt", list(IMPORTANCE_MEASURES),
+                  "DCI importance: gbt (disentanglement_lib's gradient-boosted trees), hist_gbt (faster "
+                  "histogram trees, not identical) or linear.")
 flags.DEFINE_integer("batch_size", 256, "Encoding batch size.", lower_bound=1)
 
 

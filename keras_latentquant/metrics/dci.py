@@ -12,21 +12,24 @@ fitted from all latents on a training split; its latent importances fill column 
 
 Importance measures (``importance=``):
 
-- ``"gbt"`` (default): gradient-boosted trees. disentanglement_lib fits scikit-learn's
-  ``GradientBoostingClassifier`` (100 rounds, learning rate 0.1, depth 3) and takes its impurity-based
-  ``feature_importances_``; on 10,000 samples with 6 sources of up to 15 classes that takes minutes here,
-  since it grows one exact-split tree per class and round (5,700 trees). We fit the same model with the
-  histogram-based ``HistGradientBoostingClassifier`` instead: the same hyperparameters (100 rounds, learning
-  rate 0.1, depth 3, one sample per leaf allowed, no early stopping), split thresholds chosen among at most
-  255 quantile bins per latent. Its importance of latent ``j`` is the total split gain, i.e. the reduction of
-  the (second-order) training loss summed over every split on ``j`` in every tree (the "gain" importance of
-  XGBoost and LightGBM, the boosting analogue of the impurity decrease), normalised to sum to 1 per source.
-  It is about 20x faster. On a 3,000-sample, 12-latent, 6-source mixed code the two gave the same mean test
-  accuracy (0.8125), and D = 0.78 vs 0.81, C = 0.64 vs 0.67 (the gain spreads slightly more importance over
-  uninformative latents), so scores are comparable with disentanglement_lib's up to a few hundredths.
-  scikit-learn exposes no importance for this model; the gains are read from the fitted trees
-  (``model._predictors``, a private attribute of the scikit-learn 1.9 that ``setup.py`` pins; the tests
-  compare the result with ``GradientBoostingClassifier.feature_importances_``).
+- ``"gbt"`` (default): disentanglement_lib's importances. One scikit-learn ``GradientBoostingClassifier``
+  per source with its defaults (100 rounds, learning rate 0.1, depth 3, exact splits) and its impurity-based
+  ``feature_importances_``; the seed only breaks ties between equally good splits (disentanglement_lib
+  leaves it unseeded). D, C and I then equal disentanglement_lib's on the same split
+  (`tests/metrics/test_dci.py` transcribes its formulas). It grows one tree per class and round: on the
+  metric suite's problem (8,000 training samples, 12 latents, 6 sources of 4-15 classes, 5,700 trees) it
+  is the slowest metric we run (`benchmarks/RESULTS.md`, metric suite).
+- ``"hist_gbt"``: the same boosting with scikit-learn's histogram-based ``HistGradientBoostingClassifier``
+  (100 rounds, learning rate 0.1, depth 3, one sample per leaf allowed, no early stopping, split thresholds
+  among at most 255 quantile bins per latent). Its importance of latent ``j`` is the total split gain, the
+  reduction of the (second-order) training loss summed over every split on ``j`` in every tree (the "gain"
+  importance of XGBoost and LightGBM), normalised to sum to 1 per source. Many times faster than "gbt", but
+  not the same numbers: gain importances leave more weight on latents unrelated to a source (about 4.5% of
+  each source's importance on a noisy one-to-one code, z = s + 0.3 noise, against about 2% for "gbt"), and
+  D's entropy magnifies that: D 0.737 against disentanglement_lib's 0.872 on that code, C 0.135 lower;
+  on clean codes within 0.03. scikit-learn exposes no importance for this model; the gains are read from the
+  fitted trees (``model._predictors``, a private attribute of the scikit-learn 1.9 that ``setup.py`` pins).
+  This library's default before it reproduced disentanglement_lib.
 - ``"linear"``: an L1-regularised (lasso, as in Eastwood & Williams) multinomial logistic regression on
   latents standardised with the training split's mean and standard deviation (solver ``saga``, inverse
   regularisation strength ``logistic_c``, default 0.1, with scikit-learn's C multiplying the summed log loss).
@@ -51,13 +54,15 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from scipy.special import xlogy
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
@@ -71,7 +76,7 @@ __all__ = [
     "importance_matrix",
 ]
 
-IMPORTANCE_MEASURES = ("gbt", "linear")
+IMPORTANCE_MEASURES = ("gbt", "hist_gbt", "linear")
 # disentanglement_lib's GradientBoostingClassifier defaults, reused for the histogram-based model.
 DEFAULT_BOOSTING_ROUNDS = 100
 BOOSTING_LEARNING_RATE = 0.1
@@ -245,6 +250,24 @@ def _fit_gbt(
     train_labels: npt.NDArray[np.int64],
     boosting_rounds: int,
     random_state: int | None,
+) -> tuple[npt.NDArray[np.float64], GradientBoostingClassifier]:
+    # disentanglement_lib's model: scikit-learn's defaults (deviance loss, 100 rounds, learning rate 0.1,
+    # depth 3, exact splits, no subsampling); the seed only breaks ties between equally good splits.
+    model = GradientBoostingClassifier(
+        n_estimators=boosting_rounds,
+        learning_rate=BOOSTING_LEARNING_RATE,
+        max_depth=BOOSTING_MAX_DEPTH,
+        random_state=random_state,
+    )
+    model.fit(train_latents, train_labels)
+    return np.abs(model.feature_importances_), model
+
+
+def _fit_hist_gbt(
+    train_latents: np.ndarray,
+    train_labels: npt.NDArray[np.int64],
+    boosting_rounds: int,
+    random_state: int | None,
 ) -> tuple[npt.NDArray[np.float64], HistGradientBoostingClassifier]:
     model = HistGradientBoostingClassifier(
         learning_rate=BOOSTING_LEARNING_RATE,
@@ -270,10 +293,7 @@ def _fit_linear(
     model = LogisticRegression(
         C=logistic_c, l1_ratio=1.0, solver="saga", max_iter=max_iter, random_state=random_state
     )
-    with warnings.catch_warnings():
-        # Non-convergence is reported once per call by compute_dci, not once per fit.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(train_features, train_labels)
+    model.fit(train_features, train_labels)
     converged = bool(np.max(model.n_iter_) < max_iter)
     # R[j, k] = mean over classes c of |W[c, j]| (a binary source has a single row of coefficients).
     return np.abs(model.coef_).mean(axis=0), model, converged
@@ -295,7 +315,7 @@ def importance_matrix(
     train_latents: npt.ArrayLike,
     test_sources: npt.ArrayLike,
     test_latents: npt.ArrayLike,
-    importance: Literal["gbt", "linear"] = "gbt",
+    importance: Literal["gbt", "hist_gbt", "linear"] = "gbt",
     random_state: int | None = 0,
     *,
     boosting_rounds: int = DEFAULT_BOOSTING_ROUNDS,
@@ -309,10 +329,12 @@ def importance_matrix(
         train_latents: (N_train, d) latent codes the classifiers are fitted on.
         test_sources: (N_test, K) integer factor labels for the test accuracy.
         test_latents: (N_test, d) latent codes for the test accuracy.
-        importance: "gbt" (gradient-boosted trees, split-gain importances) or "linear" (L1 multinomial
-            logistic regression, mean absolute coefficients); see the module docstring.
+        importance: "gbt" (disentanglement_lib's gradient-boosted trees and impurity importances),
+            "hist_gbt" (histogram-based boosting, split-gain importances; faster, not identical) or
+            "linear" (L1 multinomial logistic regression, mean absolute coefficients); see the module
+            docstring.
         random_state: seed of the classifiers (saga's sample order; the trees' bin subsampling).
-        boosting_rounds: number of boosting rounds of "gbt".
+        boosting_rounds: number of boosting rounds of "gbt" and "hist_gbt".
         logistic_c: inverse L1 regularisation strength C of "linear".
         logistic_max_iter: saga epoch cap of "linear"; a `ConvergenceWarning` names the sources that hit it.
 
@@ -366,27 +388,40 @@ def _importance_matrix(
     else:
         train_features, test_features = train_latents.astype(np.float64), test_latents.astype(np.float64)
 
+    def fit_source(k: int) -> tuple[np.ndarray, float, float, bool]:
+        converged = True
+        if importance in ("gbt", "hist_gbt"):
+            fit = _fit_gbt if importance == "gbt" else _fit_hist_gbt
+            column, model = fit(train_features, train_sources[:, k], boosting_rounds, random_state)
+        else:
+            column, model, converged = _fit_linear(
+                train_features, train_sources[:, k], logistic_c, logistic_max_iter, random_state
+            )
+        train_correct = float(np.mean(model.predict(train_features) == train_sources[:, k]))
+        test_correct = float(np.mean(model.predict(test_features) == test_sources[:, k]))
+        return column, train_correct, test_correct, converged
+
+    # The sources' classifiers are independent: fit them on up to one thread per core (scikit-learn's tree
+    # builders and BLAS release the GIL; the results equal fitting them one after another). One thread each
+    # for BLAS and OpenMP inside: on 2 shared cores, multithreaded fits of these small problems spend most
+    # of their time waiting at barriers (a 2-second tree fit took 90 s under load). Non-convergence of the
+    # linear fits is reported once per call below, not once per fit.
+    # "hist_gbt" stays on the calling thread: its OpenMP thread count is capped per thread, and new threads
+    # would not inherit the cap.
+    workers = 1 if importance == "hist_gbt" else max(1, min(num_sources, os.cpu_count() or 1))
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            fits = list(pool.map(fit_source, range(num_sources)))
+
     importances = np.zeros((num_latents, num_sources), dtype=np.float64)
-    train_accuracy = np.zeros(num_sources, dtype=np.float64)
-    test_accuracy = np.zeros(num_sources, dtype=np.float64)
-    unconverged: list[int] = []
-    # One thread each for BLAS and OpenMP: on 2 shared cores, multithreaded fits of these small problems
-    # spend most of their time waiting at barriers (a 2-second tree fit took 90 s under load).
-    with threadpool_limits(limits=1):
-        for k in range(num_sources):
-            if importance == "gbt":
-                column, model = _fit_gbt(train_features, train_sources[:, k], boosting_rounds, random_state)
-            else:
-                column, model, converged = _fit_linear(
-                    train_features, train_sources[:, k], logistic_c, logistic_max_iter, random_state
-                )
-                if not converged:
-                    unconverged.append(k)
-            column_total = column.sum()
-            # R[:, k] = importance / sum_j importance_j, so that every source weighs the same in rho.
-            importances[:, k] = column / column_total if column_total > 0 else 0.0
-            train_accuracy[k] = np.mean(model.predict(train_features) == train_sources[:, k])
-            test_accuracy[k] = np.mean(model.predict(test_features) == test_sources[:, k])
+    for k, (column, _, _, _) in enumerate(fits):
+        column_total = column.sum()
+        # R[:, k] = importance / sum_j importance_j, so that every source weighs the same in rho.
+        importances[:, k] = column / column_total if column_total > 0 else 0.0
+    train_accuracy = np.array([fit[1] for fit in fits], dtype=np.float64)
+    test_accuracy = np.array([fit[2] for fit in fits], dtype=np.float64)
+    unconverged = [k for k, fit in enumerate(fits) if not fit[3]]
     if unconverged:
         warnings.warn(
             f"DCI: the logistic regression of source(s) {unconverged} did not converge within "
@@ -461,7 +496,7 @@ def _validate_splits(
 def compute_dci(
     sources: npt.ArrayLike,
     latents: npt.ArrayLike,
-    importance: Literal["gbt", "linear"] = "gbt",
+    importance: Literal["gbt", "hist_gbt", "linear"] = "gbt",
     test_fraction: float = 0.2,
     random_state: int | None = 0,
     *,
@@ -481,7 +516,8 @@ def compute_dci(
     Args:
         sources: (N, K) integer factor labels (any integer values).
         latents: (N, d) latent codes, continuous or discrete (used as numbers either way).
-        importance: "gbt" (default; gradient-boosted trees, split-gain importances) or "linear" (L1
+        importance: "gbt" (default; disentanglement_lib's gradient-boosted trees), "hist_gbt" (faster
+            histogram-based trees, split-gain importances) or "linear" (L1
             multinomial logistic regression on standardised latents, mean absolute coefficients); see the
             module docstring for exactly what each fits.
         test_fraction: fraction of the samples held out for the test accuracy, in (0, 1); ignored when
@@ -489,7 +525,7 @@ def compute_dci(
         random_state: seed of the split and of the classifiers.
         test_sources: optional (N_test, K) factor labels of an explicit test split.
         test_latents: optional (N_test, d) latent codes of an explicit test split (give both or neither).
-        boosting_rounds: number of boosting rounds of "gbt" (disentanglement_lib: 100).
+        boosting_rounds: number of boosting rounds of "gbt" and "hist_gbt" (disentanglement_lib: 100).
         logistic_c: inverse L1 regularisation strength C of "linear".
         logistic_max_iter: saga epoch cap of "linear".
 

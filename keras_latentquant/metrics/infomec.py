@@ -2,21 +2,24 @@
 
 Given sources ``s`` (N x K integer factor labels) and latents ``z`` (N x d, continuous or discrete):
 
-    NMI[i, j] = I(s_i; z_j) / H(s_i)                                   (K x d, clipped to [0, 1])
+    NMI[i, j] = I(s_i; z_j) / H(s_i)                                   (K x d, >= 0)
     InfoM = rescale_{[1/K, 1]}(mean_{active j} max_i NMI[i, j] / sum_i NMI[i, j])
     InfoC = rescale_{[1/d_active, 1]}(mean_i max_{active j} NMI[i, j] / sum_{active j} NMI[i, j])
-    InfoE = mean_i (H_null_i - H_pred_i) / H_null_i                    (clipped to [0, 1])
+    InfoE = mean_i (H_null_i - H_pred_i) / H_null_i
 
-where ``rescale_{[a, 1]}(x) = (x - a) / (1 - a)``. Discrete latents use the plug-in mutual information of
-label-encoded values; continuous latents are standardised and use the k-nearest-neighbour estimator for a
-continuous and a discrete variable (Ross 2014, k = 10). ``H(s_i)`` is the plug-in entropy; all logarithms
-are natural. A latent is active when its range is > 0 (discrete) or > max range / 20 (continuous); inactive
-latents are pruned before InfoM, InfoC and InfoE. ``H_pred_i`` is the log loss of an unregularised
-multinomial logistic regression from the active latents (standardised, or one-hot per latent when
-discrete) to ``s_i``, fitted with balanced class weights; ``H_null_i`` is the log loss of the intercept-only
-model. Both log losses are averaged with the same balanced sample weights, so ``H_null_i = log(n_classes)``.
+where ``rescale_{[a, 1]}(x) = (x - a) / (1 - a)``. By default every value is the one the paper authors'
+reference code computes (github kylehkhsu/latent_quantization, `disentangle/metrics/infomec.py`; this
+module's tests transcribe its formulas). Discrete latents use the plug-in mutual information of label-encoded
+values; continuous latents are standardised and use Ross's (2014) k-nearest-neighbour estimator for a
+continuous and a discrete variable (k = 10; scikit-learn's `mutual_info_classif`, computed here by sorting
+instead of k-d trees, `knn_mutual_information.py`, with equal values). ``H(s_i)`` is the plug-in entropy;
+all logarithms are natural. A latent is active when its range is > 0 (discrete) or > max range / 20
+(continuous); InfoM and InfoC use the active latents only. ``H_pred_i`` is the log loss of an unregularised
+multinomial logistic regression from all latents (standardised, or one-hot per latent when discrete) to
+``s_i``, fitted with balanced class weights and scored with the plain log loss; ``H_null_i = log C_i``
+(`compute_infoe` has the exact rule and the "balanced" variant).
 
-Conventions for degenerate cases (not fixed by the paper):
+Conventions for degenerate cases, where the reference returns NaN (0/0) and ours a number:
 
 - An active latent that carries no information about any source (``sum_i NMI[i, j] = 0``) gets the ratio
   ``1/K``, i.e. it contributes 0 to InfoM after rescaling; likewise a source that no active latent informs
@@ -24,21 +27,25 @@ Conventions for degenerate cases (not fixed by the paper):
 - With a single source (K = 1) InfoM is 1; with a single active latent InfoC is 1 (nothing to compare with).
 - With no active latent at all, InfoM = InfoE = InfoC = 0 and a ``RuntimeWarning`` is issued.
 - NMI values within 1e-12 of zero are set to exactly zero, so that floating-point rounding in the plug-in
-  estimate of an exactly independent pair does not masquerade as information.
+  estimate of an exactly independent pair does not masquerade as information (the reference divides such
+  rounding by itself).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_selection import mutual_info_classif
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
+
+from keras_latentquant.metrics.knn_mutual_information import jitter_like_sklearn, knn_mutual_information
 
 __all__ = [
     "InfoMECResult",
@@ -52,8 +59,12 @@ __all__ = [
 
 # A latent is active when its range exceeds this fraction of the largest latent range (continuous only).
 ACTIVE_RANGE_FRACTION = 1.0 / 20.0
-# Iteration cap for the L-BFGS fits of InfoE; typical fits converge in well under 100 iterations.
-DEFAULT_LOGISTIC_MAX_ITER = 1000
+# InfoE's variants (`infoe=`): "reference" (default) computes it as the paper authors' code does, "balanced"
+# is this library's earlier variant (see `compute_infoe`).
+INFOE_VARIANTS = ("reference", "balanced")
+# Iteration cap of InfoE's L-BFGS fits per variant: the reference's 100; 1000 for "balanced".
+LOGISTIC_MAX_ITER = {"reference": 100, "balanced": 1000}
+DEFAULT_LOGISTIC_MAX_ITER = LOGISTIC_MAX_ITER["reference"]
 # NMI entries below this are floating-point rounding of an exact zero.
 _NMI_ZERO_TOLERANCE = 1e-12
 # Use a dense histogram (np.bincount) while it has at most this many cells per sample-latent pair;
@@ -271,10 +282,12 @@ def nmi_matrix(
 ) -> npt.NDArray[np.float64]:
     """Normalised mutual information between every source and every latent.
 
-    ``NMI[i, j] = I(s_i; z_j) / H(s_i)``, clipped to [0, 1]. Discrete latents: plug-in mutual information
+    ``NMI[i, j] = I(s_i; z_j) / H(s_i)`` (not clipped at 1: the k-NN estimate can exceed H(s_i) slightly, and
+    the reference keeps it). Discrete latents: plug-in mutual information
     of the label-encoded values. Continuous latents: each latent is standardised, then the k-nearest-
-    neighbour estimator of the mutual information between a continuous and a discrete variable (Ross 2014,
-    via ``sklearn.feature_selection.mutual_info_classif``) is used.
+    neighbour estimator of the mutual information between a continuous and a discrete variable (Ross 2014)
+    gives the values ``sklearn.feature_selection.mutual_info_classif`` gives, computed by sorting
+    (`knn_mutual_information`).
 
     Args:
         sources: (N, K) integer factor labels (any integer values).
@@ -327,19 +340,13 @@ def _nmi_matrix(
                 float(source_entropies[i]),
             )
     else:
-        standardised = _standardise(latents)
-        for i in range(num_sources):
-            # Ross (2014) k-NN estimate of I(s_i; z_j) for all d latents in one call.
-            mutual_information[i] = mutual_info_classif(
-                standardised,
-                source_codes[:, i],
-                discrete_features=False,
-                n_neighbors=n_neighbors,
-                random_state=random_state,
-            )
+        # The latents as mutual_info_classif sees them (rescaled, tie-breaking jitter), then Ross's (2014)
+        # k-NN estimate of I(s_i; z_j) for all d latents of a source at once.
+        jittered = jitter_like_sklearn(_standardise(latents), random_state)
+        mutual_information[:] = knn_mutual_information(jittered, source_codes, n_neighbors)
 
-    # NMI[i, j] = I(s_i; z_j) / H(s_i); estimators can stray slightly outside [0, 1].
-    nmi = np.clip(mutual_information / source_entropies[:, None], 0.0, 1.0)
+    # NMI[i, j] = I(s_i; z_j) / H(s_i); the plug-in estimate can round to just below 0.
+    nmi = np.maximum(mutual_information / source_entropies[:, None], 0.0)
     nmi[nmi < _NMI_ZERO_TOLERANCE] = 0.0
     return nmi
 
@@ -437,25 +444,42 @@ def compute_infoe(
     sources: npt.ArrayLike,
     latents: npt.ArrayLike,
     discrete_latents: bool,
-    max_iter: int = DEFAULT_LOGISTIC_MAX_ITER,
+    max_iter: int | None = None,
+    variant: str = "reference",
 ) -> tuple[float, npt.NDArray[np.float64]]:
     """InfoE (explicitness): how well a linear classifier recovers each source from the latents.
 
-    For each source, an unregularised multinomial logistic regression (L-BFGS, balanced class weights) is
-    fitted from the latents (standardised if continuous, one-hot per latent if discrete) to the source.
-    ``InfoE_i = (H_null - H_pred) / H_null``, clipped to [0, 1], with both log losses averaged with the
-    balanced sample weights; ``H_null`` is the intercept-only model's log loss. The fit and the loss use
-    the same data. Pass only the active latents (``compute_infomec`` does).
+    For each source, an unregularised multinomial logistic regression (L-BFGS, tolerance 1e-4, balanced
+    class weights) is fitted from the latents (standardised if continuous, one-hot per latent if discrete)
+    to the source, and ``InfoE_i = (H_null - H_pred) / H_null``. The fit and the losses use the same data.
+
+    - ``variant="reference"`` (default), as the paper authors' `infomec.py` computes it: ``H_pred`` is the
+      plain (unweighted) mean log loss of the fitted model's probabilities (clipped to [eps, 1 - eps] as
+      scikit-learn's `log_loss` does), ``H_null`` that of the balanced intercept-only model, which predicts
+      every class with probability 1/C, so ``H_null = log C``; L-BFGS stops after 100 iterations; no
+      clipping of the ratio (it can fall slightly below 0 when the balanced fit predicts worse than chance
+      under the plain loss). `compute_infomec` passes all latents, active or not, as the reference does.
+    - ``variant="balanced"``: both log losses averaged with the balanced sample weights the fit used (the
+      loss the fit minimises, so the ratio is a proper skill score in [0, 1], clipped there); up to 1000
+      iterations; `compute_infomec` passes only the active latents. This library's earlier InfoE. It
+      differs from the reference where sources are imbalanced (measured: 0.4545 vs 0.4666 on a case with
+      skewed classes) and where a collapsed latent still carries a factor (0.6917 vs 0.7769).
 
     Args:
         sources: (N, K) integer factor labels.
-        latents: (N, d) latent codes (the active ones).
+        latents: (N, d) latent codes.
         discrete_latents: whether to one-hot encode the latents (True) or standardise them (False).
-        max_iter: L-BFGS iteration cap; a ``ConvergenceWarning`` names the sources whose fit hit it.
+        max_iter: L-BFGS iteration cap (None: the variant's, 100 or 1000). Under "balanced", a
+            ``ConvergenceWarning`` names the sources whose fit hit it (the reference stops silently).
+        variant: "reference" or "balanced".
 
     Returns:
         (InfoE, per-source InfoE of shape (K,)).
     """
+    if variant not in INFOE_VARIANTS:
+        raise ValueError(f"`variant` must be one of {INFOE_VARIANTS}; got {variant!r}.")
+    if max_iter is None:
+        max_iter = LOGISTIC_MAX_ITER[variant]
     source_array, latent_array = _validate_pair(sources, latents)
     if max_iter < 1:
         raise ValueError(f"`max_iter` must be a positive integer; got {max_iter}.")
@@ -468,13 +492,24 @@ def compute_infoe(
         )
     features = _logistic_features(latent_array, bool(discrete_latents))
 
-    per_source = np.empty(source_array.shape[1], dtype=np.float64)
-    unconverged: list[int] = []
-    for i in range(source_array.shape[1]):
-        per_source[i], converged = _explicitness_of_source(features, source_codes[:, i], max_iter)
-        if not converged:
-            unconverged.append(i)
-    if unconverged:
+    num_sources = source_array.shape[1]
+    # The sources' fits are independent: run them on up to one thread per core (scikit-learn's loss and
+    # BLAS release the GIL; the results are bit-identical to fitting one after another), each fit with
+    # single-threaded BLAS, which on these small matrices is ~10x faster than multithreaded BLAS on a
+    # 2-core machine. Non-convergence is reported once per call below, not once per fit.
+    workers = max(1, min(num_sources, os.cpu_count() or 1))
+    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            fits = list(
+                pool.map(
+                    lambda i: _explicitness_of_source(features, source_codes[:, i], max_iter, variant),
+                    range(num_sources),
+                )
+            )
+    per_source = np.array([score for score, _ in fits], dtype=np.float64)
+    unconverged = [i for i, (_, converged) in enumerate(fits) if not converged]
+    if unconverged and variant == "balanced":
         warnings.warn(
             f"InfoE: the logistic regression of source(s) {unconverged} did not converge within "
             f"max_iter={max_iter} iterations; their InfoE may be underestimated. Raise `max_iter`.",
@@ -510,25 +545,28 @@ def _intercept_only_log_loss(
 
 
 def _explicitness_of_source(
-    features: np.ndarray | sparse.csr_matrix, labels: npt.NDArray[np.int64], max_iter: int
+    features: np.ndarray | sparse.csr_matrix, labels: npt.NDArray[np.int64], max_iter: int, variant: str
 ) -> tuple[float, bool]:
     """(H_null - H_pred) / H_null of one source, and whether its fit converged. Labels are 0..C-1."""
     num_classes = int(labels.max()) + 1
+    # C = inf is sklearn's spelling of "no penalty" (penalty=None is deprecated since 1.8).
+    model = LogisticRegression(C=np.inf, solver="lbfgs", class_weight="balanced", max_iter=max_iter, tol=1e-4)
+    model.fit(features, labels)
+    probabilities = model.predict_proba(features)
+    converged = bool(np.max(model.n_iter_) < max_iter)
+    predicted = probabilities[np.arange(labels.size), np.searchsorted(model.classes_, labels)]
+
+    if variant == "reference":
+        eps = np.finfo(np.float64).eps
+        # H_pred = -mean_n log p(y_n | z_n), probabilities clipped as sklearn.metrics.log_loss clips them;
+        # H_null = log C, the plain log loss of the balanced intercept-only model (uniform predictions).
+        prediction_loss = float(-np.mean(np.log(np.clip(predicted, eps, 1 - eps))))
+        null_loss = float(np.log(num_classes))
+        return (null_loss - prediction_loss) / null_loss, converged
+
     # Balanced weights w_n = N / (C * count(y_n)), the ones class_weight="balanced" fits with.
     class_counts = np.bincount(labels, minlength=num_classes)
     sample_weight = labels.size / (num_classes * class_counts[labels])
-
-    # C = inf is sklearn's spelling of "no penalty" (penalty=None is deprecated since 1.8).
-    model = LogisticRegression(C=np.inf, solver="lbfgs", class_weight="balanced", max_iter=max_iter)
-    # Multithreaded BLAS on these small matrices is ~10x slower than one thread on a 2-core machine.
-    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
-        # Non-convergence is reported once per call by compute_infoe, not once per fit.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(features, labels)
-        probabilities = model.predict_proba(features)
-    converged = bool(np.max(model.n_iter_) < max_iter)
-
-    predicted = probabilities[np.arange(labels.size), np.searchsorted(model.classes_, labels)]
     tiny = np.finfo(np.float64).tiny
     # H_pred = -sum_n w_n log p(y_n | z_n) / sum_n w_n
     prediction_loss = float(-np.average(np.log(np.maximum(predicted, tiny)), weights=sample_weight))
@@ -543,9 +581,17 @@ def compute_infomec(
     n_neighbors: int = 10,
     random_state: int | None = 0,
     *,
-    max_iter: int = DEFAULT_LOGISTIC_MAX_ITER,
+    max_iter: int | None = None,
+    infoe: str = "reference",
 ) -> InfoMECResult:
     """InfoM, InfoE and InfoC of a representation (paper section 4).
+
+    By default the values are the paper authors' reference code's (`disentangle/metrics/infomec.py`):
+    the same NMI estimators, active-latent rule and InfoE (see `compute_infoe`). Where ours differs on
+    purpose: it rejects NaN/inf latents and constant sources with an error naming the column; an active
+    latent informative of no source, or a source no active latent informs, contributes 0 where the
+    reference divides 0 by 0 (NaN); a single active latent gives InfoC 1 and a single source InfoM 1 (the
+    reference: 0/0); no active latent gives 0 for all three with a warning.
 
     Args:
         sources: (N, K) integer factor labels (any integer values).
@@ -554,7 +600,9 @@ def compute_infomec(
             dtype means discrete). Quantized latents stored as floats need `discrete_latents=True`.
         n_neighbors: k of the k-NN mutual information estimator (continuous latents).
         random_state: seed of the k-NN estimator's tie-breaking jitter.
-        max_iter: L-BFGS iteration cap of InfoE's logistic regressions.
+        max_iter: L-BFGS iteration cap of InfoE's logistic regressions (None: the variant's).
+        infoe: InfoE's variant, "reference" (default; fitted on all latents) or "balanced" (fitted on
+            the active latents, balanced scoring; see `compute_infoe`).
 
     Returns:
         An `InfoMECResult`; `.as_dict()` gives ``{"infom", "infoe", "infoc"}``.
@@ -571,6 +619,8 @@ def compute_infomec(
     source_array, latent_array = _validate_pair(sources, latents)
     if n_neighbors < 1:
         raise ValueError(f"`n_neighbors` must be a positive integer; got {n_neighbors}.")
+    if infoe not in INFOE_VARIANTS:
+        raise ValueError(f"`infoe` must be one of {INFOE_VARIANTS}; got {infoe!r}.")
     discrete = _infer_discrete(latent_array) if discrete_latents is None else bool(discrete_latents)
 
     nmi = _nmi_matrix(source_array, latent_array, discrete, n_neighbors, random_state)
@@ -593,12 +643,12 @@ def compute_infomec(
         )
 
     active_nmi = nmi[:, active]
-    infoe, infoe_per_source = compute_infoe(
-        source_array, latent_array[:, active], discrete, max_iter=max_iter
-    )
+    # The reference fits InfoE's regressions on every latent; the "balanced" variant on the active ones.
+    explained = latent_array if infoe == "reference" else latent_array[:, active]
+    infoe_value, infoe_per_source = compute_infoe(source_array, explained, discrete, max_iter=max_iter, variant=infoe)
     return InfoMECResult(
         infom=compute_infom(active_nmi),
-        infoe=infoe,
+        infoe=infoe_value,
         infoc=compute_infoc(active_nmi),
         nmi=nmi,
         active=active,

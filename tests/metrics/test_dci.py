@@ -17,7 +17,7 @@ from keras_latentquant.metrics.dci import importance_matrix
 
 FACTOR_SIZES = (4, 5, 3)
 REPEATS = 20  # 60 factor combinations x 20 = 1,200 samples
-MEASURES = ("gbt", "linear")
+MEASURES = ("gbt", "hist_gbt", "linear")
 
 
 def _crossed_factors(sizes=FACTOR_SIZES, repeats=REPEATS, seed=0):
@@ -178,14 +178,56 @@ def test_noise_spreads_tree_importances_evenly(sources):
     assert result.completeness < 0.2
 
 
-def test_tree_importances_follow_sklearn_gradient_boosting():
-    # The histogram trees' split-gain importances against disentanglement_lib's choice, scikit-learn's
+def _disentanglement_lib_dci(train_sources, train_latents, test_sources, test_latents):
+    """disentanglement_lib's DCI (evaluation/metrics/dci.py) transcribed: one default
+    GradientBoostingClassifier per factor, |feature_importances_| as the column, entropies of the
+    importances plus 1e-11, D weighted by each code's share, C by each factor's share, I the mean test
+    accuracy."""
+    num_latents, num_sources = train_latents.shape[1], train_sources.shape[1]
+    matrix = np.zeros((num_latents, num_sources))
+    accuracy = []
+    for k in range(num_sources):
+        model = GradientBoostingClassifier(random_state=0).fit(train_latents, train_sources[:, k])
+        matrix[:, k] = np.abs(model.feature_importances_)
+        accuracy.append(np.mean(model.predict(test_latents) == test_sources[:, k]))
+
+    def one_minus_entropy(p, base):  # along axis 0, of p normalised, as scipy.stats.entropy does
+        p = p / p.sum(axis=0)
+        return 1.0 - (-(p * np.log(p)).sum(axis=0) / np.log(base))
+
+    per_code = one_minus_entropy(matrix.T + 1e-11, num_sources)
+    per_factor = one_minus_entropy(matrix + 1e-11, num_latents)
+    d = np.sum(per_code * matrix.sum(axis=1) / matrix.sum())
+    c = np.sum(per_factor * matrix.sum(axis=0) / matrix.sum())
+    return matrix, d, c, np.mean(accuracy)
+
+
+@pytest.mark.parametrize("case", ["noisy one-to-one", "mixed"])
+def test_gbt_default_reproduces_disentanglement_lib(case):
+    # The issue's case: z = s + 0.3 noise, where the histogram trees gave D 0.737 against 0.872.
+    rng = np.random.default_rng(21)
+    factors = rng.integers(0, (5, 4, 6), size=(2000, 3))
+    if case == "noisy one-to-one":
+        latents = factors + 0.3 * rng.standard_normal(factors.shape)
+    else:
+        latents = _noisy_mixture(factors, seed=22)
+    train, test = slice(0, 1500), slice(1500, None)
+    expected, d, c, i = _disentanglement_lib_dci(factors[train], latents[train], factors[test], latents[test])
+    ours = compute_dci(factors[train], latents[train], test_sources=factors[test], test_latents=latents[test])
+    np.testing.assert_allclose(ours.importance_matrix, expected, atol=1e-9)
+    assert ours.disentanglement == pytest.approx(d, abs=1e-6)
+    assert ours.completeness == pytest.approx(c, abs=1e-6)
+    assert ours.informativeness == pytest.approx(i, abs=1e-12)
+
+
+def test_hist_gbt_importances_near_sklearn_gradient_boosting():
+    # The faster histogram trees' split-gain importances against disentanglement_lib's choice, scikit-learn's
     # GradientBoostingClassifier (100 rounds, depth 3) and its impurity importances, on a mixed code.
     factors = _crossed_factors(sizes=(3, 4), repeats=50, seed=5)
     latents = _noisy_mixture(np.concatenate([factors, factors[:, :1]], axis=1), seed=6)
     num_train = 480
     ours, _, _ = importance_matrix(
-        factors[:num_train], latents[:num_train], factors[num_train:], latents[num_train:], "gbt"
+        factors[:num_train], latents[:num_train], factors[num_train:], latents[num_train:], "hist_gbt"
     )
     reference = np.stack(
         [
@@ -291,13 +333,15 @@ class TestSplitsAndResult:
         latents = _one_to_one_with_noise_latents(sources)
         train, test = slice(0, 900), slice(900, None)
         result = compute_dci(
-            sources[train], latents[train], test_sources=sources[test], test_latents=latents[test]
+            sources[train], latents[train], importance="hist_gbt", test_sources=sources[test],
+            test_latents=latents[test],
         )
         assert (result.test_accuracy > 0.95).all()
         # Labels shuffled on the explicit test split only: training is unaffected, test accuracy drops.
         shuffled = np.random.default_rng(11).permutation(sources[test])
         broken = compute_dci(
-            sources[train], latents[train], test_sources=shuffled, test_latents=latents[test]
+            sources[train], latents[train], importance="hist_gbt", test_sources=shuffled,
+            test_latents=latents[test],
         )
         np.testing.assert_array_equal(broken.train_accuracy, result.train_accuracy)
         assert (broken.test_accuracy < 0.5).all()
@@ -321,7 +365,7 @@ class TestSplitsAndResult:
 
 class TestValidation:
     def test_unknown_importance(self, sources):
-        with pytest.raises(ValueError, match="importance.*'gbt', 'linear'.*'lasso'"):
+        with pytest.raises(ValueError, match="importance.*'gbt', 'hist_gbt', 'linear'.*'lasso'"):
             compute_dci(sources, sources, importance="lasso")
 
     @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.2, 1.5, None, np.nan])

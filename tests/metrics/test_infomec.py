@@ -394,14 +394,14 @@ class TestExplicitness:
         rng = np.random.default_rng(12)
         latents = sources + 0.3 * rng.standard_normal(sources.shape)
         with pytest.warns(ConvergenceWarning, match="did not converge"):
-            compute_infoe(sources, latents, discrete_latents=False, max_iter=2)
+            compute_infoe(sources, latents, discrete_latents=False, max_iter=2, variant="balanced")
 
     def test_converged_fits_are_quiet(self, sources):
         rng = np.random.default_rng(13)
         latents = sources + 0.3 * rng.standard_normal(sources.shape)
         with warnings.catch_warnings():
             warnings.simplefilter("error", ConvergenceWarning)
-            compute_infoe(sources, latents, discrete_latents=False)
+            compute_infoe(sources, latents, discrete_latents=False, variant="balanced")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -493,3 +493,83 @@ class TestValidation:
             active_latents(np.ones(4), discrete_latents=True)
         with pytest.raises(ValueError, match="n_neighbors"):
             nmi_matrix(sources, sources, discrete_latents=False, n_neighbors=0)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The default equals a transcription of the reference's formulas (paper authors' infomec.py), written here.
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _reference_infomec(sources, latents, discrete):
+    """InfoMEC as the reference defines it: per-pair NMI with scikit-learn's estimators, the active rule,
+    InfoM/InfoC without any guard, InfoE from balanced fits on all latents scored by the plain log loss."""
+    from sklearn import feature_selection, linear_model, metrics, preprocessing
+
+    encoded = np.stack([np.unique(column, return_inverse=True)[1] for column in sources.T], 1)
+    if discrete:
+        values = np.stack([np.unique(column, return_inverse=True)[1] for column in latents.T], 1)
+    else:
+        values = (latents - latents.mean(0)) / np.where(latents.std(0) > 0, latents.std(0), 1)
+    nmi = np.empty((encoded.shape[1], latents.shape[1]))
+    for i in range(encoded.shape[1]):
+        if discrete:
+            nmi[i] = [metrics.mutual_info_score(encoded[:, i], values[:, j]) for j in range(values.shape[1])]
+        else:
+            nmi[i] = feature_selection.mutual_info_classif(values, encoded[:, i], n_neighbors=10, random_state=0)
+        nmi[i] /= metrics.mutual_info_score(encoded[:, i], encoded[:, i])
+    ranges = latents.max(0) - latents.min(0)
+    active = ranges > 0 if discrete else ranges > ranges.max() / 20
+    pruned = nmi[:, active]
+    k, d = len(pruned), active.sum()
+    infom = (np.mean(pruned.max(0) / pruned.sum(0)) - 1 / k) / (1 - 1 / k)
+    infoc = (np.mean(pruned.max(1) / pruned.sum(1)) - 1 / d) / (1 - 1 / d)
+    features = preprocessing.OneHotEncoder().fit_transform(latents) if discrete else values
+    scores = []
+    for i in range(encoded.shape[1]):
+        def log_loss_of_fit(x):
+            model = linear_model.LogisticRegression(C=np.inf, class_weight="balanced", max_iter=100, tol=1e-4)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(x, encoded[:, i])
+            return metrics.log_loss(encoded[:, i], model.predict_proba(x))
+        null = log_loss_of_fit(np.zeros((len(latents), 1)))
+        scores.append((null - log_loss_of_fit(features)) / null)
+    return infom, float(np.mean(scores)), infoc, nmi
+
+
+def _reference_cases():
+    rng = np.random.default_rng(21)
+    n = 1500
+    # Imbalanced sources (one 80% / 20%, one skewed over 5 classes), noisy continuous code plus a nuisance.
+    s = np.stack([(rng.random(n) < 0.2).astype(int), rng.choice(5, n, p=[0.5, 0.2, 0.15, 0.1, 0.05]),
+                  rng.integers(0, 4, n)], 1)
+    imbalanced = s + 0.4 * rng.standard_normal(s.shape)
+    imbalanced = np.concatenate([imbalanced, rng.standard_normal((n, 1))], 1)
+    # A collapsed latent (range below max / 20) that still carries a factor: inactive, but InfoE uses it.
+    collapsed = np.concatenate([s[:, :2] + 0.3 * rng.standard_normal((n, 2)), 0.01 * s[:, 2:] + 1e-4 * rng.standard_normal((n, 1))], 1)
+    # Discrete codes: a noisy quantised view of each source, one source split over two latents.
+    codes = np.stack([s[:, 0], np.where(rng.random(n) < 0.8, s[:, 1], rng.integers(0, 5, n)), s[:, 2] // 2, s[:, 2] % 2,
+                      rng.integers(0, 3, n)], 1)
+    return {"imbalanced": (s, imbalanced, False), "collapsed": (s, collapsed, False), "discrete": (s, codes, True)}
+
+
+@pytest.mark.parametrize("case", ["imbalanced", "collapsed", "discrete"])
+def test_default_equals_the_reference_formulas(case):
+    sources, latents, discrete = _reference_cases()[case]
+    infom, infoe, infoc, nmi = _reference_infomec(sources, latents, discrete)
+    result = compute_infomec(sources, latents, discrete_latents=discrete)
+    np.testing.assert_allclose(result.nmi, np.maximum(nmi, 0), rtol=1e-9, atol=1e-12)
+    assert result.infom == pytest.approx(infom, abs=1e-9)
+    assert result.infoc == pytest.approx(infoc, abs=1e-9)
+    assert result.infoe == pytest.approx(infoe, abs=1e-6)
+    if case != "discrete":
+        # The earlier variant differs here: it scores with balanced weights and (collapsed) drops the
+        # inactive latent from InfoE's features.
+        balanced = compute_infomec(sources, latents, discrete_latents=discrete, infoe="balanced")
+        assert abs(balanced.infoe - infoe) > 1e-3
+        assert (balanced.infom, balanced.infoc) == (result.infom, result.infoc)
+
+
+def test_unknown_infoe_variant():
+    with pytest.raises(ValueError, match="`infoe` must be one of"):
+        compute_infomec(np.eye(4, dtype=int), np.eye(4), infoe="weighted")
