@@ -54,9 +54,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -65,9 +63,8 @@ from scipy.special import xlogy
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
-from keras_latentquant.metrics.infomec import _validate_pair
+from keras_latentquant.metrics.infomec import _fit_per_source, _validate_pair
 
 __all__ = [
     "DCIResult",
@@ -401,18 +398,8 @@ def _importance_matrix(
         test_correct = float(np.mean(model.predict(test_features) == test_sources[:, k]))
         return column, train_correct, test_correct, converged
 
-    # The sources' classifiers are independent: fit them on up to one thread per core (scikit-learn's tree
-    # builders and BLAS release the GIL; the results equal fitting them one after another). One thread each
-    # for BLAS and OpenMP inside: on 2 shared cores, multithreaded fits of these small problems spend most
-    # of their time waiting at barriers (a 2-second tree fit took 90 s under load). Non-convergence of the
-    # linear fits is reported once per call below, not once per fit.
-    # "hist_gbt" stays on the calling thread: its OpenMP thread count is capped per thread, and new threads
-    # would not inherit the cap.
-    workers = 1 if importance == "hist_gbt" else max(1, min(num_sources, os.cpu_count() or 1))
-    with threadpool_limits(limits=1), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            fits = list(pool.map(fit_source, range(num_sources)))
+    # "hist_gbt" stays on the calling thread: it runs OpenMP itself.
+    fits = _fit_per_source(fit_source, num_sources, threads=importance != "hist_gbt")
 
     importances = np.zeros((num_latents, num_sources), dtype=np.float64)
     for k, (column, _, _, _) in enumerate(fits):

@@ -36,7 +36,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -64,7 +66,7 @@ ACTIVE_RANGE_FRACTION = 1.0 / 20.0
 INFOE_VARIANTS = ("reference", "balanced")
 # Iteration cap of InfoE's L-BFGS fits per variant: the reference's 100; 1000 for "balanced".
 LOGISTIC_MAX_ITER = {"reference": 100, "balanced": 1000}
-DEFAULT_LOGISTIC_MAX_ITER = LOGISTIC_MAX_ITER["reference"]
+_T = TypeVar("_T")
 # NMI entries below this are floating-point rounding of an exact zero.
 _NMI_ZERO_TOLERANCE = 1e-12
 # Use a dense histogram (np.bincount) while it has at most this many cells per sample-latent pair;
@@ -171,6 +173,25 @@ def _validate_pair(
             f"{source_array.shape[0]} and {latent_array.shape[0]}."
         )
     return source_array, latent_array
+
+
+def _fit_per_source(fit: Callable[[int], _T], num_sources: int, threads: bool = True) -> list[_T]:
+    """`[fit(0), ..., fit(num_sources - 1)]`, the sources' independent fits on up to one thread per core.
+
+    scikit-learn's losses, tree builders and BLAS release the GIL, and the results are bit-identical to
+    fitting one source after another. Inside, BLAS and OpenMP use one thread each: on 2 shared cores,
+    multithreaded fits of these small problems spend most of their time waiting at barriers (a 2-second
+    tree fit took 90 s under load). `threads=False` keeps every fit on the calling thread (for estimators
+    that run OpenMP themselves: new threads would not inherit the one-thread cap). `ConvergenceWarning`s are
+    silenced here; callers report non-convergence once per call.
+    """
+    workers = max(1, min(num_sources, os.cpu_count() or 1)) if threads else 1
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if workers == 1:
+            return [fit(i) for i in range(num_sources)]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(fit, range(num_sources)))
 
 
 def _infer_discrete(latents: np.ndarray) -> bool:
@@ -492,21 +513,9 @@ def compute_infoe(
         )
     features = _logistic_features(latent_array, bool(discrete_latents))
 
-    num_sources = source_array.shape[1]
-    # The sources' fits are independent: run them on up to one thread per core (scikit-learn's loss and
-    # BLAS release the GIL; the results are bit-identical to fitting one after another), each fit with
-    # single-threaded BLAS, which on these small matrices is ~10x faster than multithreaded BLAS on a
-    # 2-core machine. Non-convergence is reported once per call below, not once per fit.
-    workers = max(1, min(num_sources, os.cpu_count() or 1))
-    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            fits = list(
-                pool.map(
-                    lambda i: _explicitness_of_source(features, source_codes[:, i], max_iter, variant),
-                    range(num_sources),
-                )
-            )
+    fits = _fit_per_source(
+        lambda i: _explicitness_of_source(features, source_codes[:, i], max_iter, variant), source_array.shape[1]
+    )
     per_source = np.array([score for score, _ in fits], dtype=np.float64)
     unconverged = [i for i, (_, converged) in enumerate(fits) if not converged]
     if unconverged and variant == "balanced":
