@@ -17,6 +17,7 @@ INSTALL_REQUIRES = [
     "matplotlib==3.11.*",
     "scipy==1.*",  # imported directly by the metrics (also a scikit-learn dependency)
     "threadpoolctl==3.*",
+    "numba==0.68.*",  # compiles DCI's tree split search (metrics/boosted_trees.py)
     "h5py==3.*",  # reads the real Shapes3D .h5
     "pillow==13.*",  # reads the real Falcor3D / Isaac3D PNGs
     "tensorboard==2.21.*",

@@ -37,8 +37,9 @@ flags.DEFINE_integer("num_samples", 10_000, "Number of samples to encode and sco
 flags.DEFINE_string("output_dir", None, "Where to write evaluation.json and nmi_heatmap.png "
                     "(default: <model folder>/evaluation).")
 flags.DEFINE_enum("dci_importance", "gbt", list(IMPORTANCE_MEASURES),
-                  "DCI importance: gbt (disentanglement_lib's gradient-boosted trees), hist_gbt (faster "
-                  "histogram trees, not identical) or linear.")
+                  "DCI importance: gbt (disentanglement_lib's gradient-boosted trees, compiled), "
+                  "sklearn_gbt (the same with scikit-learn's classifier, slow), hist_gbt (histogram trees, "
+                  "not identical) or linear.")
 flags.DEFINE_integer("batch_size", 256, "Encoding batch size.", lower_bound=1)
 
 

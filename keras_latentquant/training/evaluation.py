@@ -121,8 +121,8 @@ def evaluate_model(
         factors: their integer factor labels `(N, K)`.
         metrics: any of `infomec`, `dci`, `mig`, `psnr` (`psnr` for autoencoders only); None gives
             `default_metrics(model)`.
-        dci_importance: DCI's importance measure, `gbt` (disentanglement_lib's), `hist_gbt` or `linear`
-            (`keras_latentquant.metrics.dci`).
+        dci_importance: DCI's importance measure, `gbt` (disentanglement_lib's), `sklearn_gbt`, `hist_gbt`
+            or `linear` (`keras_latentquant.metrics.dci`).
         batch_size: inference batch size.
         verbose: 1 shows Keras progress bars while encoding and reconstructing.
 

@@ -527,14 +527,44 @@ def _reference_infomec(sources, latents, discrete):
     scores = []
     for i in range(encoded.shape[1]):
         def log_loss_of_fit(x):
-            model = linear_model.LogisticRegression(C=np.inf, class_weight="balanced", max_iter=100, tol=1e-4)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(x, encoded[:, i])
-            return metrics.log_loss(encoded[:, i], model.predict_proba(x))
+            if encoded[:, i].max() == 1:
+                # The reference asked for multi_class="multinomial", which scikit-learn < 1.5 honoured for two
+                # classes too; today's LogisticRegression fits a binomial model there.
+                probabilities = _two_class_multinomial_fit(x, encoded[:, i])
+            else:
+                model = linear_model.LogisticRegression(C=np.inf, class_weight="balanced", max_iter=100, tol=1e-4)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    model.fit(x, encoded[:, i])
+                probabilities = model.predict_proba(x)
+            return metrics.log_loss(encoded[:, i], probabilities)
         null = log_loss_of_fit(np.zeros((len(latents), 1)))
         scores.append((null - log_loss_of_fit(features)) / null)
     return infom, float(np.mean(scores)), infoc, nmi
+
+
+def _two_class_multinomial_fit(features, labels):
+    """scikit-learn < 1.5's LogisticRegression(multi_class="multinomial", class_weight="balanced") on two
+    classes: its own multinomial loss on a (2, F + 1) coefficient array, minimised by the same L-BFGS-B call."""
+    from scipy import optimize
+    from sklearn._loss.loss import HalfMultinomialLoss
+    from sklearn.linear_model._linear_loss import LinearModelLoss
+    from sklearn.utils.class_weight import compute_class_weight
+
+    sample_weight = compute_class_weight("balanced", classes=np.array([0, 1]), y=labels)[labels]
+    loss = LinearModelLoss(base_loss=HalfMultinomialLoss(n_classes=2), fit_intercept=True)
+    result = optimize.minimize(
+        loss.loss_gradient,
+        np.zeros(2 * (features.shape[1] + 1)),
+        method="L-BFGS-B",
+        jac=True,
+        args=(features, labels.astype(float), sample_weight, 0.0, 1),
+        options={"maxiter": 100, "maxls": 50, "gtol": 1e-4, "ftol": 64 * np.finfo(float).eps},
+    )
+    coef = result.x.reshape((2, -1), order="F")
+    scores = features @ coef[:, :-1].T + coef[:, -1]
+    scores = np.asarray(scores) - np.max(scores, axis=1, keepdims=True)
+    return np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
 
 
 def _reference_cases():

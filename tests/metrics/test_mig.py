@@ -106,13 +106,30 @@ class TestDiscretisation:
         assert codes.min() == 0 and codes.max() == 19
         assert codes[-1, 0] == 19 and codes[-2, 0] == 19
 
-    def test_few_distinct_values_kept_as_they_are(self):
+    def test_few_distinct_values_are_binned_by_default(self):
+        # disentanglement_lib bins every latent: 0 and 0.01 share the first of 20 bins over [0, 5].
+        latents = np.array([[0.0], [0.01], [5.0], [0.01], [0.0]])
+        np.testing.assert_array_equal(discretize_latents(latents)[:, 0], [0, 0, 19, 0, 0])
+        expected = np.digitize(latents[:, 0], np.histogram(latents[:, 0], 20)[1][:-1]) - 1
+        np.testing.assert_array_equal(discretize_latents(latents)[:, 0], expected)
+
+    def test_distinct_keeps_few_values_as_they_are(self):
         # 3 distinct, unevenly spaced values: equal-width bins would merge 0 and 0.01; kept, they stay apart.
         latents = np.array([[0.0], [0.01], [5.0], [0.01], [0.0]])
-        np.testing.assert_array_equal(discretize_latents(latents)[:, 0], [0, 1, 2, 1, 0])
+        np.testing.assert_array_equal(discretize_latents(latents, discretization="distinct")[:, 0], [0, 1, 2, 1, 0])
         # Exactly num_bins distinct values are kept too; one more is binned.
-        np.testing.assert_array_equal(discretize_latents(np.arange(20.0)[:, None] ** 2)[:, 0], np.arange(20))
-        assert discretize_latents(np.arange(21.0)[:, None] ** 2)[:, 0].max() == 19
+        squares = np.arange(20.0)[:, None] ** 2
+        np.testing.assert_array_equal(discretize_latents(squares, discretization="distinct")[:, 0], np.arange(20))
+        assert discretize_latents(np.arange(21.0)[:, None] ** 2, discretization="distinct")[:, 0].max() == 19
+        # MIG of a code whose informative latent has unevenly spaced values: the two rules differ.
+        sources = np.repeat(np.arange(4), 5)[:, None]
+        code = np.stack([np.array([0.0, 1.0, 2.0, 100.0])[sources[:, 0]], np.zeros(20)], axis=1)
+        assert compute_mig(sources, code, discretization="distinct").mig == pytest.approx(1.0)
+        # Binned, values 0, 1 and 2 share a bin: I = H(1/4, 3/4) = 0.5623 nats of H = log 4.
+        binned = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75)) / math.log(4)
+        assert compute_mig(sources, code).mig == pytest.approx(binned, abs=1e-12)
+        with pytest.raises(ValueError, match="discretization"):
+            compute_mig(sources, code, discretization="quantile")
 
     def test_many_valued_factor_is_capped_by_the_bins(self):
         # A uniform 40-valued factor through 20 equal-width bins: each bin holds 2 values exactly, so the
