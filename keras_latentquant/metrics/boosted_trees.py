@@ -71,8 +71,8 @@ def _best_splits(order, sorted_values, node, residuals, node_sums, node_counts, 
         splittable: (T, V) whether the node may split at all.
 
     Returns:
-        best_proxy (T, V; -inf where no split), best_latent, left_value and right_value (the values on
-        either side of the chosen gap), left_sum and left_count (the left child's residual sum and size).
+        best_proxy (T, V; -inf where no split), best_latent, and left_value and right_value (the values on
+        either side of the chosen gap).
     """
     num_latents, num_samples = order.shape
     num_trees, num_nodes = node_sums.shape
@@ -80,8 +80,6 @@ def _best_splits(order, sorted_values, node, residuals, node_sums, node_counts, 
     best_latent = np.zeros((num_trees, num_nodes), dtype=np.int64)
     left_value = np.zeros((num_trees, num_nodes), dtype=np.float32)
     right_value = np.zeros((num_trees, num_nodes), dtype=np.float32)
-    best_left_sum = np.zeros((num_trees, num_nodes))
-    best_left_count = np.zeros((num_trees, num_nodes))
     running_sum = np.zeros(num_nodes)
     running_count = np.zeros(num_nodes, dtype=np.int64)
     last_value = np.zeros(num_nodes, dtype=np.float32)
@@ -115,12 +113,10 @@ def _best_splits(order, sorted_values, node, residuals, node_sums, node_counts, 
                         best_latent[tree, v] = latent
                         left_value[tree, v] = last_value[v]
                         right_value[tree, v] = value
-                        best_left_sum[tree, v] = left
-                        best_left_count[tree, v] = count
                 running_sum[v] += tree_residuals[sample]
                 running_count[v] = count + 1
                 last_value[v] = value
-    return best_proxy, best_latent, left_value, right_value, best_left_sum, best_left_count
+    return best_proxy, best_latent, left_value, right_value
 
 
 def _probabilities_and_residuals(
@@ -185,7 +181,12 @@ def fit_boosted_trees(
 
     Returns:
         A `BoostedTreesResult`.
+
+    Raises:
+        ValueError: when `rounds` or `max_depth` is below 1.
     """
+    if rounds < 1 or max_depth < 1:
+        raise ValueError(f"`rounds` and `max_depth` must be at least 1; got {rounds} and {max_depth}.")
     # scikit-learn's trees see float32 latents.
     train = np.asarray(train_latents, dtype=np.float32)
     test = np.asarray(test_latents, dtype=np.float32)
@@ -236,7 +237,7 @@ def fit_boosted_trees(
             # scikit-learn: at least 2 samples and a residual variance above epsilon.
             variance = squares / safe_counts - (sums / safe_counts) ** 2
             splittable = (counts >= 2) & (variance > _IMPURITY_EPSILON)
-            best_proxy, split_latent, left_value, right_value, _, _ = _best_splits(
+            best_proxy, split_latent, left_value, right_value = _best_splits(
                 order, sorted_values, node, residuals, sums, counts, splittable
             )
             splits = np.isfinite(best_proxy)
@@ -260,13 +261,13 @@ def fit_boosted_trees(
         num_leaves = 2**max_depth
         leaf_counts, numerators, _, denominators = _node_totals(node, residuals, hessians, num_leaves)
         with np.errstate(divide="ignore", invalid="ignore"):
-            values = np.where(
+            leaf_values = np.where(
                 np.abs(denominators / np.maximum(leaf_counts, 1.0)) < _TINY_HESSIAN,
                 0.0,
                 step_factor[:, None] * numerators / denominators,
             )
-        raw += learning_rate * np.take(values, trees * num_leaves + node)
-        raw_test += learning_rate * np.take(values, trees * num_leaves + node_test)
+        raw += learning_rate * np.take(leaf_values, trees * num_leaves + node)
+        raw_test += learning_rate * np.take(leaf_values, trees * num_leaves + node_test)
         # scikit-learn averages the importances of the trees that split at all.
         np.add.at(importance_sums, tree_source[root_split], importance[root_split])
 

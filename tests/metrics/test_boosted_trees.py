@@ -62,3 +62,9 @@ def test_boosting_fits_the_training_split():
     many = fit_boosted_trees(train, labels, test, rounds=30)
     assert np.mean(many.train_predictions == labels) > np.mean(few.train_predictions == labels) + 0.05
     np.testing.assert_allclose(many.importances.sum(axis=0), 1.0)
+
+
+def test_rejects_empty_models():
+    train, labels, test, _ = _problem("continuous", seed=3)
+    with pytest.raises(ValueError, match="max_depth"):
+        fit_boosted_trees(train, labels, test, max_depth=0)
