@@ -344,9 +344,13 @@ def train(config: TrainConfig) -> dict:
     (`fit_and_evaluate`). On the same machine, thread count and TensorFlow build it then ends bit-for-bit
     equal to an uninterrupted run, metrics.json and evaluations included (`tests/trainers/test_resume.py`),
     for every model: the VAE family's noise comes from SeedGenerators whose states the backup holds, the
-    GANs' from a saved draw counter. Exactness rests on deterministic kernels: CPU kernels are for a fixed
-    thread count; on GPU call `tf.config.experimental.enable_op_determinism()`; `jit_compile` must not
-    change between the runs (XLA and non-XLA random streams differ). A NaN/inf loss or weights raises
+    GANs' from a saved draw counter. Exactness rests on deterministic kernels: on CPU, TensorFlow's
+    multi-threaded kernels are not (measured on 2 cores: two 40-step quickstart runs of the same flags and
+    seed end with weights up to 0.024 apart, also with TF_DETERMINISTIC_OPS=1; with
+    TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 they are bit-identical; the tests' tiny models stay
+    below the size where kernels split work across threads); on GPU call
+    `tf.config.experimental.enable_op_determinism()`; `jit_compile` must not change between the runs (XLA
+    and non-XLA random streams differ). A NaN/inf loss or weights raises
     `NonFiniteLossError` naming the step and the last good backup and checkpoint, before any of them,
     `metrics.json` or `model.keras` is written with the bad weights.
 
