@@ -21,7 +21,7 @@ multinomial logistic regression from all latents (standardised, or one-hot per l
 path on a faster objective (`multinomial_logistic.py`), one source per core.
 
 Measured beside the reference on 10,000 samples x 12 latents x 6 sources (2 cores; `benchmarks/RESULTS.md`):
-values within 5e-6 (mostly 1e-9), time 10-12x smaller with continuous latents, 3.7-7.9x with discrete ones
+values within 5e-6 (mostly 1e-9), time 9-12x smaller with continuous latents, 3.8-8.3x with discrete ones
 (there the reference's own L-BFGS path, which its values depend on, dominates both).
 
 Ties: continuous latents with repeated values (e.g. quantized codes passed as continuous) are ordered by
@@ -644,6 +644,7 @@ def compute_infomec(
         raise ValueError(f"`infoe` must be one of {INFOE_VARIANTS}; got {infoe!r}.")
     discrete = _infer_discrete(latent_array) if discrete_latents is None else bool(discrete_latents)
 
+    nmi = _nmi_matrix(source_array, latent_array, discrete, n_neighbors, random_state)
     active = _active_latents(latent_array, discrete)
     num_sources = source_array.shape[1]
     if not active.any():
@@ -657,22 +658,15 @@ def compute_infomec(
             infom=0.0,
             infoe=0.0,
             infoc=0.0,
-            nmi=_nmi_matrix(source_array, latent_array, discrete, n_neighbors, random_state),
+            nmi=nmi,
             active=active,
             infoe_per_source=np.zeros(num_sources),
         )
 
+    active_nmi = nmi[:, active]
     # The reference fits InfoE's regressions on every latent; the "balanced" variant on the active ones.
     explained = latent_array if infoe == "reference" else latent_array[:, active]
-    # The NMI estimate (sorting, GIL released) runs beside InfoE's fits, whose L-BFGS steps hold the GIL:
-    # on 2 cores it costs almost no wall time (measured: 0.21 s of NMI, 0.4 s of InfoE, 0.45 s together).
-    with ThreadPoolExecutor(max_workers=1) as side:
-        nmi_future = side.submit(_nmi_matrix, source_array, latent_array, discrete, n_neighbors, random_state)
-        infoe_value, infoe_per_source = compute_infoe(
-            source_array, explained, discrete, max_iter=max_iter, variant=infoe
-        )
-        nmi = nmi_future.result()
-    active_nmi = nmi[:, active]
+    infoe_value, infoe_per_source = compute_infoe(source_array, explained, discrete, max_iter=max_iter, variant=infoe)
     return InfoMECResult(
         infom=compute_infom(active_nmi),
         infoe=infoe_value,

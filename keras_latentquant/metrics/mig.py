@@ -112,8 +112,13 @@ def _discretize(
     """Bin codes (N, d) in [0, num_values[j]) and the number of possible codes num_values (d,)."""
     # "distinct": latents with at most num_bins distinct values keep their values (label-encoded: MI
     # ignores labels); "histogram" bins every latent.
-    codes, num_values = _label_encode_columns(latents)
-    binned = num_values > num_bins if discretization == "distinct" else np.ones(num_values.shape, dtype=bool)
+    if discretization == "distinct":
+        codes, num_values = _label_encode_columns(latents)
+        binned = num_values > num_bins
+    else:
+        codes = np.empty(latents.shape, dtype=np.int64)
+        num_values = np.full(latents.shape[1], num_bins, dtype=np.int64)
+        binned = np.ones(latents.shape[1], dtype=bool)
     if binned.any():
         values = latents[:, binned].astype(np.float64)
         low, high = values.min(axis=0), values.max(axis=0)
