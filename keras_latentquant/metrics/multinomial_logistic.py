@@ -19,11 +19,13 @@ loss does:
 - discrete latents, one-hot encoded: x_n has one 1 per latent, so r_n = b + sum_j V_j[:, code_nj] with V_j
   latent j's block of W. Latents are grouped (while the product of their numbers of values stays under
   `max(64, N / 16)`) and each group's summed table T_g[:, (a, b, ...)] = V_j[:, a] + V_k[:, b] + ... is
-  built once per evaluation; then each sample needs one table lookup per group instead of one per latent,
-  both for the scores (X_g @ T.T) and for the gradient (X_g.T @ G, folded back onto each V_j); the lookups
-  and their transposes are compiled loops (numba). Same function and gradient; only the order of additions
-  changes.
-- exponentials are not shifted while every score lies in [-600, 600] (exp stays a normal double), by the
+  built once per evaluation. Then exp(r_n) is the product of one entry of each group's exp(T_g), so the
+  exponentials are taken per table cell rather than per sample, and one compiled pass over the samples
+  (numba) multiplies the looked-up rows, takes the softmax and adds each sample's residual back into its
+  cell of every group, from which the gradient folds back onto each V_j. Same function and gradient; only
+  the order of the floating-point operations changes (fitted probabilities within 1e-7 of scikit-learn's
+  after 100 iterations on the tests' cases).
+- elsewhere (dense features, the fitted probabilities) exponentials are not shifted while every score lies in [-600, 600] (exp stays a normal double), by the
   largest score while their span is under 600, and by each sample's largest score otherwise (as
   scikit-learn always does).
 
@@ -49,11 +51,14 @@ __all__ = ["MultinomialFit", "OneHotCodes", "fit_balanced_multinomial"]
 # function underflows and none overflows.
 _UNSHIFTED_LIMIT = 600.0
 # Latents are grouped for the one-hot path while the product of their numbers of values is at most
-# max(_MIN_GROUP_CELLS, N / _SAMPLES_PER_GROUP_CELL): fewer lookups per sample, while the tables stay small
-# enough for the cache (measured on 10,000 samples x 12 latents of 10-19 values: pairs; 1.9x faster
-# products than one lookup per latent, and 2.5x faster than triples, whose tables fall out of cache).
+# max(_MIN_GROUP_CELLS, N / _SAMPLES_PER_GROUP_CELL): fewer lookups per sample, while the tables (built,
+# exponentiated and folded back once per evaluation) stay small (measured on 10,000 samples x 12 latents of
+# 10 values: pairs, 6 tables of 100 cells; one evaluation 0.59 ms, against 1.0 ms with triples).
 _MIN_GROUP_CELLS = 64
 _SAMPLES_PER_GROUP_CELL = 16
+# The one-hot path pads the class axis to a multiple of this (three 256-bit registers for 10 classes:
+# measured 10% faster than unpadded).
+_CLASS_PADDING = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,10 +150,65 @@ class _GroupedOneHot:
         bound = float(np.maximum.reduceat(np.abs(tables).max(axis=1), self.group_starts).sum())
         return _sum_of_table_rows(self.cells, np.ascontiguousarray(tables)), bound
 
-    def gradient(self, values: np.ndarray, sample_scale: np.ndarray) -> np.ndarray:
-        """(C, F) (diag(s) E).T @ X for values E (N, C) and a per-sample scale s (N,)."""
-        table_gradient = _scatter_scaled_rows(self.cells, values, sample_scale, self.num_cells)
-        return np.asarray(self.digits @ table_gradient).T
+    def loss_and_gradient(
+        self, weights: np.ndarray, intercept: np.ndarray, labels: np.ndarray, scaled_weight: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """sum_n v_n (log sum_c exp(r_nc) - r_{n, y_n}) and its gradients (C, F) and (C,), for per-sample
+        weights v (N,), in one compiled pass over the samples (no (N, C) array is formed).
+
+        Every score is a sum of one entry of each group's table, so exp(r_nc) is a product of one entry of
+        each group's exp(T_g - max T_g): C exponentials per table cell instead of per sample. That holds
+        while the tables' spans sum to at most `_UNSHIFTED_LIMIT` (the product of the shifted factors,
+        >= exp(-600), stays a normal double); beyond it every sample's scores are shifted by their own
+        maximum and exponentiated. The class axis is padded to a multiple of `_CLASS_PADDING` (whole
+        vector registers; padded factors are 0, so they add nothing).
+        """
+        num_classes = weights.shape[0]
+        tables = np.zeros((self.num_cells, -(-num_classes // _CLASS_PADDING) * _CLASS_PADDING))
+        tables[:, :num_classes] = self.digits_transposed @ weights.T
+        tables[: self.first_group_cells, :num_classes] += intercept
+        factors, total_shift, products = _exponentiated_tables(tables, num_classes, self.group_starts)
+        partitions, sample_shifts, weighted_true_scores, table_gradient = _one_hot_loss_terms(
+            self.cells, labels, scaled_weight, tables, factors, products, num_classes
+        )
+        table_gradient = table_gradient[:, :num_classes]
+        if products:
+            sample_shifts = total_shift
+        # sum_n v_n (log Z_n + shift_n) - sum_n v_n r_{n, y_n}, the logarithms vectorised outside the loop.
+        loss = float(scaled_weight @ (np.log(partitions) + sample_shifts)) - weighted_true_scores
+        # Every sample takes one cell of the first group: the intercept's gradient is that group's total.
+        intercept_gradient = table_gradient[: self.first_group_cells].sum(axis=0)
+        return loss, np.asarray(self.digits @ table_gradient).T, intercept_gradient
+
+
+@numba.njit(cache=True, nogil=True)
+def _exponentiated_tables(tables, num_classes, group_starts):  # pragma: no cover
+    """exp(T_g - max T_g) for every group's table (padded classes: 0), the sum of the maxima, and whether
+    the spans max T_g - min T_g sum to at most `_UNSHIFTED_LIMIT`. Otherwise the factors are not computed
+    (the tables are returned as they are)."""
+    num_cells = tables.shape[0]
+    num_groups = group_starts.size
+    maxima = np.empty(num_groups)
+    span = 0.0
+    for g in range(num_groups):
+        stop = group_starts[g + 1] if g + 1 < num_groups else num_cells
+        top = tables[group_starts[g], 0]
+        bottom = top
+        for k in range(group_starts[g], stop):
+            for c in range(num_classes):
+                top = max(top, tables[k, c])
+                bottom = min(bottom, tables[k, c])
+        maxima[g] = top
+        span += top - bottom
+    if span > _UNSHIFTED_LIMIT:
+        return tables, 0.0, False
+    factors = np.zeros_like(tables)
+    for g in range(num_groups):
+        stop = group_starts[g + 1] if g + 1 < num_groups else num_cells
+        for k in range(group_starts[g], stop):
+            for c in range(num_classes):
+                factors[k, c] = np.exp(tables[k, c] - maxima[g])
+    return factors, maxima.sum(), True
 
 
 @numba.njit(cache=True, nogil=True)
@@ -169,18 +229,55 @@ def _sum_of_table_rows(cells, tables):  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def _scatter_scaled_rows(cells, values, scale, num_cells):  # pragma: no cover
-    """(cells, C) X_g.T @ diag(s) @ E: every sample's scaled row added into its cell of every group."""
+def _one_hot_loss_terms(cells, labels, scaled_weight, tables, factors, products, num_classes):  # pragma: no cover
+    """Per-sample partition functions Z_n (shifted), sum_n v_n r_{n, y_n}, and the gradient with respect to
+    the tables (cells, padded classes): v_n (softmax(r_n) - onehot(y_n)) added into the sample's cell of
+    every group.
+
+    With `products`, Z_n = sum_c prod_g factors[cells[n, g], c] (factors = exp(T_g - max T_g), 0 on padded
+    classes); otherwise factors are the tables themselves and Z_n = sum_c exp(r_nc - max_c r_nc), whose
+    shift is returned."""
     num_samples, num_groups = cells.shape
-    num_classes = values.shape[1]
-    tables = np.zeros((num_cells, num_classes))
+    padded = tables.shape[1]
+    table_gradient = np.zeros(tables.shape)
+    partitions = np.empty(num_samples)
+    sample_shifts = np.zeros(num_samples)
+    exponentials = np.zeros(padded)
+    weighted_true_scores = 0.0
     for n in range(num_samples):
-        s = scale[n]
+        cell = cells[n, 0]
+        for c in range(padded):
+            exponentials[c] = factors[cell, c]
+        if products:
+            for g in range(1, num_groups):
+                cell = cells[n, g]
+                for c in range(padded):
+                    exponentials[c] *= factors[cell, c]
+        else:
+            for g in range(1, num_groups):
+                cell = cells[n, g]
+                for c in range(num_classes):
+                    exponentials[c] += factors[cell, c]
+            shift = exponentials[:num_classes].max()
+            sample_shifts[n] = shift
+            for c in range(num_classes):
+                exponentials[c] = np.exp(exponentials[c] - shift)
+            for c in range(num_classes, padded):
+                exponentials[c] = 0.0
+        partition = 0.0
+        for c in range(padded):
+            partition += exponentials[c]
+        partitions[n] = partition
+        label = labels[n]
+        weight = scaled_weight[n]
+        scale = weight / partition
         for g in range(num_groups):
             cell = cells[n, g]
-            for c in range(num_classes):
-                tables[cell, c] += s * values[n, c]
-    return tables
+            weighted_true_scores += weight * tables[cell, label]
+            for c in range(padded):
+                table_gradient[cell, c] += scale * exponentials[c]
+            table_gradient[cell, label] -= weight
+    return partitions, sample_shifts, weighted_true_scores, table_gradient
 
 
 class _BalancedMultinomialLoss:
@@ -201,13 +298,8 @@ class _BalancedMultinomialLoss:
             self.grouped = _GroupedOneHot(features)
             self.num_features = self.grouped.num_features
             self.class_axis = 1
-            self.true_index = np.arange(num_samples) * self.num_classes + labels
-            # The label part of the gradient, sum_n w_n onehot(y_n) [x_n, 1] / sum w, is constant.
-            label_weights = np.zeros((num_samples, self.num_classes))
-            label_weights[np.arange(num_samples), labels] = self.sample_weight / self.weight_sum
-            self.label_gradient = np.empty((self.num_classes, self.num_features + 1), order="F")
-            self.label_gradient[:, :-1] = self.grouped.gradient(label_weights, self.ones_samples)
-            self.label_gradient[:, -1] = self.ones_samples @ label_weights
+            self.labels = np.ascontiguousarray(labels, dtype=np.int64)
+            self.scaled_weight = self.sample_weight / self.weight_sum
         else:
             # Scores (C, N), classes first: W @ X.T, gradient G @ X.
             self.features = np.ascontiguousarray(features, dtype=np.float64)
@@ -251,26 +343,24 @@ class _BalancedMultinomialLoss:
         return exponentials if self.class_axis == 1 else exponentials.T
 
     def __call__(self, coef: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
+        gradient = np.empty((self.num_classes, self.num_features + 1), order="F")
+        if self.one_hot:
+            weights, intercept = self.unflatten(coef)
+            loss, gradient[:, :-1], gradient[:, -1] = self.grouped.loss_and_gradient(
+                weights, intercept, self.labels, self.scaled_weight
+            )
+            return loss, gradient.ravel(order="F")
         scores = self.shifted_scores(coef)
         true_scores = scores.ravel()[self.true_index]
         exponentials = np.exp(scores, out=scores)
         partition = self._sum_over_classes(exponentials)
         # Per sample: log sum_c exp(r_nc) - r_{n, y_n} (the shift cancels).
         loss = float(self.sample_weight @ (np.log(partition) - true_scores)) / self.weight_sum
-        # G_nc = w_n (softmax(r_n)_c - [c = y_n]) / sum w, in the scores' layout.
-        probability_scale = self.sample_weight / (partition * self.weight_sum)
-        gradient = np.empty((self.num_classes, self.num_features + 1), order="F")
-        if self.one_hot:
-            # The softmax part with the per-sample scale folded into the table scatter; the label part is
-            # precomputed.
-            gradient[:, :-1] = self.grouped.gradient(exponentials, probability_scale)
-            gradient[:, -1] = probability_scale @ exponentials
-            gradient -= self.label_gradient
-        else:
-            exponentials *= probability_scale[None, :]
-            exponentials.ravel()[self.true_index] -= self.sample_weight / self.weight_sum
-            gradient[:, :-1] = exponentials @ self.features
-            gradient[:, -1] = exponentials @ self.ones_samples
+        # G_nc = w_n (softmax(r_n)_c - [c = y_n]) / sum w, classes first.
+        exponentials *= (self.sample_weight / (partition * self.weight_sum))[None, :]
+        exponentials.ravel()[self.true_index] -= self.sample_weight / self.weight_sum
+        gradient[:, :-1] = exponentials @ self.features
+        gradient[:, -1] = exponentials @ self.ones_samples
         return loss, gradient.ravel(order="F")
 
     def _sum_over_classes(self, values: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import special
 from sklearn._loss.loss import HalfMultinomialLoss
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -15,6 +16,7 @@ from keras_latentquant.metrics.multinomial_logistic import (
     OneHotCodes,
     _BalancedMultinomialLoss,
     _group_latents,
+    _exponentiated_tables,
     _GroupedOneHot,
     fit_balanced_multinomial,
 )
@@ -134,16 +136,32 @@ def test_latent_groups():
     assert _group_latents(np.array([2]), max_cells=64) == [[0]]
 
 
-def test_grouped_products_equal_the_one_hot_matrix():
-    codes, _ = _discrete_case(num_samples=300)
+@pytest.mark.parametrize("weight_scale", [1.0, 40.0])
+def test_grouped_loss_and_gradient_equal_the_one_hot_formula(weight_scale):
+    # weight_scale 1: exp(r) as products of per-table exponentials; 40: the tables span more than 600, so
+    # every sample's scores are shifted by their maximum instead.
+    codes, labels = _discrete_case(num_samples=300)
     num_values = codes.max(0) + 1
     grouped = _GroupedOneHot(OneHotCodes(codes, num_values))
     assert grouped.num_groups < codes.shape[1]  # something was grouped
     dense = _one_hot(codes)
     rng = np.random.default_rng(3)
-    weights, intercept = rng.standard_normal((4, dense.shape[1])), rng.standard_normal(4)
-    scores, bound = grouped.scores(weights, intercept)
-    np.testing.assert_allclose(scores, dense @ weights.T + intercept, rtol=1e-12, atol=1e-12)
-    assert np.abs(scores).max() <= bound + 1e-12 <= np.abs(weights).sum() + np.abs(intercept).sum()
-    values, scale = rng.standard_normal((300, 4)), rng.random(300)
-    np.testing.assert_allclose(grouped.gradient(values, scale), (scale[:, None] * values).T @ dense, rtol=1e-12, atol=1e-12)
+    num_classes = 5  # padded to 8 inside
+    labels = labels % num_classes
+    weights = weight_scale * rng.standard_normal((num_classes, dense.shape[1]))
+    intercept = rng.standard_normal(num_classes)
+    sample_weight = rng.random(300)
+    tables = np.zeros((grouped.num_cells, 8))
+    tables[:, :num_classes] = grouped.digits_transposed @ weights.T
+    assert _exponentiated_tables(tables, num_classes, grouped.group_starts)[2] == (weight_scale == 1.0)
+
+    loss, weight_gradient, intercept_gradient = grouped.loss_and_gradient(weights, intercept, labels, sample_weight)
+
+    scores = dense @ weights.T + intercept
+    expected_loss = sample_weight @ (special.logsumexp(scores, axis=1) - scores[np.arange(300), labels])
+    residual = special.softmax(scores, axis=1)
+    residual[np.arange(300), labels] -= 1.0
+    residual *= sample_weight[:, None]
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
+    np.testing.assert_allclose(weight_gradient, residual.T @ dense, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(intercept_gradient, residual.sum(axis=0), rtol=1e-10, atol=1e-12)
