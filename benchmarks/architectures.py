@@ -34,7 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_latentquant.models.autoencoders import build_qlae
+from keras_latentquant.models.catalogue import build_qlae
 from keras_latentquant.models.layers_internal import ARCHITECTURES, StyleModulation
 
 IMAGE_SHAPE = (64, 64, 1)
@@ -68,7 +68,7 @@ def multiply_adds(model: keras.Model) -> int:
 
 def measure(architecture: str) -> dict:
     keras.utils.set_random_seed(0)
-    model = build_qlae(IMAGE_SHAPE, 10, 10, architecture=architecture)
+    model = build_qlae(IMAGE_SHAPE, 10, architecture, num_values=10)
     encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
     images = (np.random.default_rng(0).random((FLAGS.batch_size, *IMAGE_SHAPE)) < 0.5).astype("float32")
     dataset = tf.data.Dataset.from_tensors((images, images)).repeat()

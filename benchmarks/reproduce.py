@@ -2,8 +2,8 @@
 
     python benchmarks/reproduce.py --output_dir=runs/reproduce --results_md=benchmarks/RESULTS.md
 
-Trains QLAE, AE, beta-VAE, beta-TCVAE (through `training.run.train`) and QLInfoGAN, InfoWGAN-GP (through
-`training.run_gan.train_gan`) on procedural dSprites and procedural Shapes3D, one run per seed, and
+Trains QLAE, AE, beta-VAE, beta-TCVAE, QLInfoGAN and InfoWGAN-GP (through `training.run.train`) on
+procedural dSprites and procedural Shapes3D, one run per seed, and
 tabulates InfoM / InfoE / InfoC, DCI D / C / I and PSNR (autoencoders only) on each run's held-out
 samples as mean and sample standard deviation over the seeds.
 
@@ -32,7 +32,6 @@ import platform  # noqa: E402
 import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -41,11 +40,13 @@ sys.path.insert(0, ROOT)
 
 from absl import app, flags, logging  # noqa: E402
 
+from keras_latentquant.model_files import write_json_atomic  # noqa: E402
+
 FLAGS = flags.FLAGS
 DEFAULT_MODELS = ["qlae", "ae", "beta_vae", "beta_tcvae", "qlinfogan", "infowgan_gp"]
 DEFAULT_DATASETS = ["procedural_dsprites", "procedural_shapes3d"]
 
-GAN_MODELS = ("qlinfogan", "infowgan_gp")
+GAN_MODELS = ("qlinfogan", "infowgan_gp")  # their rows get the GAN budget (steps, batch, critic steps)
 SCORES_FILE = "scores.json"
 RUN_CONFIG_FILE = "reproduce_config.json"
 SECTION_TITLE = "## Reproduction (issue 8)"
@@ -64,17 +65,6 @@ def run_dir(output_dir: str, dataset: str, model: str, seed: int) -> str:
     return os.path.join(output_dir, dataset, model, f"seed_{seed}")
 
 
-def write_json_atomic(path: str, payload) -> None:
-    # Temporary file in the same folder, then rename: a reader (or a resumed invocation) never sees half a file.
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2)
-        temporary = handle.name
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
-
-
 # ---------------------------------------------------------------------------------------------------
 # Planning: which runs, with which config.
 
@@ -91,7 +81,7 @@ def run_config(dataset: str, model: str, seed: int, output_dir: str, *, steps: i
     if model in GAN_MODELS:
         # One evaluation, at the end: the trainer scores InfoMEC there and the worker adds DCI.
         config = dict(common, steps=gan_steps, eval_interval=gan_steps, batch_size=gan_batch_size,
-                      critic_steps=critic_steps)
+                      options={"critic_steps": critic_steps})
         return {"trainer": "gan", "config": config}
     config = dict(common, steps=steps, eval_interval=steps, batch_size=batch_size)
     return {"trainer": "autoencoder", "config": config}
@@ -216,16 +206,10 @@ def run_worker(config_path: str) -> dict:
     with open(config_path, encoding="utf-8") as handle:
         described = json.load(handle)
     trainer, config_fields = described["trainer"], described["config"]
-    if trainer == "gan":
-        from keras_latentquant.training.config import InfoGANConfig
-        from keras_latentquant.training.run_gan import train_gan
+    from keras_latentquant.training.config import TrainConfig
+    from keras_latentquant.training.run import train
 
-        metrics = train_gan(InfoGANConfig(**config_fields))
-    else:
-        from keras_latentquant.training.config import TrainConfig
-        from keras_latentquant.training.run import train
-
-        metrics = train(TrainConfig(**config_fields))
+    metrics = train(TrainConfig(**config_fields))
     final = metrics["final"]
 
     # DCI is the one score the trainer's evaluation leaves out: the same held-out slice, the saved model.
@@ -515,9 +499,9 @@ def define_flags() -> None:
 def validate_names(models, datasets, seeds) -> None:
     """Usage errors for unknown models or datasets and non-integer seeds, before anything trains."""
     from keras_latentquant.datasets import DATASETS
-    from keras_latentquant.models.registry import MODELS
+    from keras_latentquant.models.catalogue import MODELS
 
-    known = list(MODELS) + list(GAN_MODELS)
+    known = list(MODELS)
     unknown = [name for name in models if name not in known]
     if unknown:
         raise app.UsageError(f"--models: unknown {unknown}; valid: {', '.join(known)}.")

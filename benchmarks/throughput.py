@@ -57,7 +57,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_latentquant.layers import LatentQuantization
-from keras_latentquant.models.autoencoders import DEFAULT_WEIGHT_DECAY, build_autoencoder, build_qlae
+from keras_latentquant.models.autoencoders import build_autoencoder, compile_autoencoder
+from keras_latentquant.models.catalogue import MODELS, build_qlae
 from keras_latentquant.models.layers_internal import ARCHITECTURES
 from keras_latentquant.training.step_audit import HOST_OPS, profile_train_step, scope_seconds, train_step_op_counts
 
@@ -91,13 +92,12 @@ def synthetic_dataset(batch_size: int, seed: int) -> tf.data.Dataset:
 def build_model(model_name: str, architecture: str, jit_compile: bool) -> keras.Model:
     if model_name == "qlae":
         return build_qlae(
-            IMAGE_SHAPE, FLAGS.num_latents, FLAGS.num_values, architecture=architecture, jit_compile=jit_compile
+            IMAGE_SHAPE, FLAGS.num_latents, architecture, num_values=FLAGS.num_values, jit_compile=jit_compile
         )
     # The AE baseline with QLAE's optimizer (weight decay included): only the quantizer differs.
-    return build_autoencoder(
-        None, IMAGE_SHAPE, FLAGS.num_latents, architecture=architecture,
-        weight_decay=DEFAULT_WEIGHT_DECAY["qlae"], jit_compile=jit_compile, name="ae",
-    )
+    model = build_autoencoder(None, IMAGE_SHAPE, FLAGS.num_latents, architecture=architecture, name="ae")
+    qlae = MODELS["qlae"]
+    return compile_autoencoder(model, qlae.learning_rate, qlae.defaults()["weight_decay"], jit_compile=jit_compile)
 
 
 def _timed_fit(model: keras.Model, dataset: tf.data.Dataset, steps: int) -> tuple[float, float]:

@@ -74,7 +74,7 @@ def main(argv):
     from keras_latentquant.datasets import DATA_ERRORS, get_dataset_spec
     from keras_latentquant.datasets.pipeline import load_arrays
     from keras_latentquant.training.evaluation import METRICS, evaluate_model, is_autoencoder
-    from keras_latentquant.training.run import write_json_atomic
+    from keras_latentquant.model_files import write_json_atomic
 
     try:
         spec = get_dataset_spec(FLAGS.dataset)

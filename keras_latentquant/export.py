@@ -45,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_latentquant.layers import LatentQuantization
-from keras_latentquant.model_files import apply_default_permissions
+from keras_latentquant.model_files import apply_default_permissions, write_text_atomic
 from keras_latentquant.models.autoencoders import get_bottleneck
 
 __all__ = [
@@ -317,11 +317,10 @@ def export_models(model, output_dir: str, version: int = 1, serving_base_path: s
                 shutil.rmtree(path, ignore_errors=True)
 
     base = serving_base_path or os.path.abspath(output_dir)
-    config_path = os.path.join(output_dir, "models.config")
-    with tempfile.NamedTemporaryFile("w", dir=output_dir, prefix=".models.config-", delete=False) as handle:
-        handle.write(models_config({name: f"{base.rstrip('/')}/{name}" for name in modules}))
-    apply_default_permissions(handle.name)
-    os.replace(handle.name, config_path)
+    write_text_atomic(
+        os.path.join(output_dir, "models.config"),
+        models_config({name: f"{base.rstrip('/')}/{name}" for name in modules}),
+    )
     return written
 
 

@@ -9,11 +9,14 @@ import json
 import os
 import tempfile
 import zipfile
+from typing import Callable
 
 __all__ = [
     "resolve_model_path",
     "apply_default_permissions",
     "atomic_path",
+    "write_text_atomic",
+    "write_json_atomic",
     "load_model_file",
     "check_resumable_run",
     "RESUME_MAY_DIFFER",
@@ -72,14 +75,15 @@ def apply_default_permissions(path: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str):
+def atomic_path(path: str, *, allow_empty: bool = False):
     """Yields a temporary path next to `path` to write a file to; renames it to `path` on success.
 
     A reader (or a rerun after a crash) sees either the previous file or the complete new one, never half
     a file: the temporary name sits in the same folder (so the rename is atomic on one filesystem), ends
     in the same extension (Keras and matplotlib pick the format from it) and starts with `.` and ends
-    `.tmp<ext>` so it cannot be mistaken for an output. If the body raises, the temporary file is removed
-    and `path` is left as it was.
+    `.tmp<ext>` so it cannot be mistaken for an output. The file gets the permissions of a plain `open`
+    (`apply_default_permissions`). If the body raises, or leaves the file empty (unless `allow_empty`),
+    the temporary file is removed and `path` is left as it was.
 
     Example:
         with atomic_path(os.path.join(output_dir, "model.keras")) as temporary:
@@ -91,13 +95,25 @@ def atomic_path(path: str):
     os.close(handle)
     try:
         yield temporary
-        if not os.path.isfile(temporary) or os.path.getsize(temporary) == 0:
+        if not os.path.isfile(temporary) or (not allow_empty and os.path.getsize(temporary) == 0):
             raise RuntimeError(f"Nothing was written to the temporary file for {path!r}; {path!r} is left as it was.")
         apply_default_permissions(temporary)  # mkstemp makes it owner-only
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Writes `text` to `path` (UTF-8) through `atomic_path`: readers see the old file or all of the new one."""
+    with atomic_path(path, allow_empty=True) as temporary:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def write_json_atomic(path: str, payload) -> None:
+    """Writes `payload` to `path` as JSON with `indent=2`, atomically (`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(payload, indent=2))
 
 
 def load_model_file(path: str):
@@ -148,13 +164,31 @@ class RunConfigMismatchError(ValueError):
 RESUME_MAY_DIFFER = ("output_dir", "verbose", "strategy", "tpu", "jit_compile", "data_dir", "steps", "backup_interval")
 
 
-def check_resumable_run(output_dir: str, config: dict) -> bool:
+def _flatten(config: dict) -> dict:
+    """`{"options": {"a": 1}}` -> `{"options.a": 1}` (one level), so that differences name the entry."""
+    flat = {}
+    for name, value in config.items():
+        if isinstance(value, dict):
+            flat.update({f"{name}.{key}": item for key, item in value.items()})
+        else:
+            flat[name] = value
+    return flat
+
+
+def check_resumable_run(output_dir: str, config: dict, upgrade: Callable[[dict], dict] | None = None) -> bool:
     """Checks that `output_dir` holds no run, or a run this config may resume (BackupAndRestore).
 
     Compares `output_dir/config.json` with `config` (a dataclass as a dict). Every field must be equal
     except those in `RESUME_MAY_DIFFER`, and `steps` may only grow: resuming with other weights' shapes
     (another architecture, number of latents, model) would load a backup that does not fit, and other
-    hyperparameters would mix two experiments in one folder.
+    hyperparameters would mix two experiments in one folder. A nested dict (the model's `options`) is compared
+    entry by entry, and each differing entry is named (`options.num_values`).
+
+    Args:
+        output_dir: the run folder.
+        config: the new run's config as a dict.
+        upgrade: turns a saved config of an earlier layout into the current one before comparing
+            (`training.config.upgrade_saved_config`).
 
     Returns:
         True when `output_dir` already holds a run (resumed), False when it holds none.
@@ -176,6 +210,8 @@ def check_resumable_run(output_dir: str, config: dict) -> bool:
             f"{path} is unreadable ({error}), so it is unknown whether this run may resume there; pass a new "
             f"--output_dir, or delete {output_dir} to start over."
         ) from None
+    if upgrade is not None:
+        saved = upgrade(saved)
     new = json.loads(json.dumps(config))
     if saved.get("model_format", 1) != new.get("model_format", 1):
         raise RunConfigMismatchError(
@@ -185,6 +221,7 @@ def check_resumable_run(output_dir: str, config: dict) -> bool:
             + ". Pass a new --output_dir to start a new run."
         )
     # Through JSON so tuples and lists (num_values) compare equal, as they will be saved.
+    saved, new = _flatten(saved), _flatten(new)
     differences = []
     for name in sorted(set(saved) | set(new)):
         if name in RESUME_MAY_DIFFER and name != "steps":

@@ -1,11 +1,11 @@
-"""KerasTuner searches over a registered model's weight decay (and its quantizer's loss weights and values).
+"""KerasTuner searches over a catalogued model's weight decay (and its quantizer's loss weights and values).
 
 Weight decay is the method's second inductive bias (paper section 2), and the paper's value (0.1 for
 QLAE) was chosen for its datasets; this module searches it, log-uniformly on `[1e-4, 1]` by default,
 optionally together with the quantizer's codebook and commitment loss weights (log-uniform) and its
 number of values per latent (a choice). Every trial builds its model with
-`keras_latentquant.models.registry.build_model`, the builder `trainers/qlae.py` uses, and trains it with
-the same `model.fit`.
+`keras_latentquant.models.catalogue.build_model`, the catalogue `trainers/qlae.py` trains from, and trains it
+with the same `model.fit`.
 
 Objectives, all measured on held-out labelled images after each `fit` epoch:
 
@@ -33,7 +33,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from keras_latentquant.models.registry import build_model, get_model_spec
+from keras_latentquant.models.catalogue import build_model, get_model
 from keras_latentquant.training.evaluation import evaluate_model
 
 __all__ = [
@@ -137,7 +137,7 @@ class TuningObjective(keras.callbacks.Callback):
 
 @dataclasses.dataclass(frozen=True)
 class SearchSpace:
-    """What a search varies; everything else stays at the registry's defaults or the fixed options.
+    """What a search varies; everything else stays at the model's defaults or the fixed options.
 
     Attributes:
         weight_decay_range: `(low, high)` of the log-uniform weight decay (always searched).
@@ -168,8 +168,9 @@ class SearchSpace:
                 )
         if any(not isinstance(value, int) or value < 2 for value in self.num_values_choices):
             raise ValueError(f"num_values_choices must be integers >= 2; got {list(self.num_values_choices)}.")
-        options = get_model_spec(model_name).options
+        options = get_model(model_name).option_names()
         wanted = [name for name, on in [
+            ("weight_decay", True),
             ("quantization_weight", self.quantization_weight_range is not None),
             ("commitment_weight", self.commitment_weight_range is not None),
             ("num_values", bool(self.num_values_choices)),
@@ -194,19 +195,19 @@ class SearchSpace:
 
 
 class LatentQuantHyperModel(keras_tuner.HyperModel):
-    """A registered model (QLAE by default) whose weight decay and quantizer options are hyperparameters.
+    """A catalogued model (QLAE by default) whose weight decay and quantizer options are hyperparameters.
 
-    `build` samples the search space and returns the compiled registry model; `fit` trains it on the
+    `build` samples the search space and returns the compiled catalogue model; `fit` trains it on the
     given pipeline with `TuningObjective` first among the callbacks, so every epoch's logs carry the
     held-out InfoM, InfoC, reconstruction loss and objectives.
 
     Args:
-        model_name: registered model name (`keras_latentquant.models.registry.MODELS`).
+        model_name: a catalogued autoencoder (`keras_latentquant.models.catalogue.MODELS`).
         image_shape: `(height, width, channels)`.
         num_latents: latent dimensions.
         search_space: a `SearchSpace`.
-        architecture: `paper` or `small`.
-        learning_rate: Adam learning rate.
+        architecture: `paper`, `paper_small` or `fast`.
+        learning_rate: Adam learning rate (None: the model's).
         jit_compile: passed to `Model.compile`.
         alpha: weight of the reconstruction loss in the `mix` objective.
         **fixed_options: model options held fixed (`num_values`, `quantization_weight`, ...).
@@ -226,12 +227,15 @@ class LatentQuantHyperModel(keras_tuner.HyperModel):
         num_latents: int,
         search_space: SearchSpace = SearchSpace(),
         architecture: str = "paper",
-        learning_rate: float = 1e-3,
+        learning_rate: float | None = None,
         jit_compile: bool = False,
         alpha: float = 1.0,
         **fixed_options,
     ):
         super().__init__(name=f"{model_name}_hypermodel")
+        if get_model(model_name).family != "autoencoder":
+            raise ValueError(f"The tuner trains autoencoders on (image, image) batches; {model_name!r} is a GAN.")
+        get_model(model_name).resolve_options(fixed_options)  # unknown fixed options fail here, not in a trial
         self.model_name = model_name
         self.image_shape = tuple(image_shape)
         self.num_latents = num_latents

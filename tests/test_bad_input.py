@@ -36,12 +36,10 @@ from keras_latentquant.model_files import (
     load_model_file,
     resolve_model_path,
 )
-from keras_latentquant.models.autoencoders import build_qlae
-from keras_latentquant.models.registry import build_model
-from keras_latentquant.training.config import InfoGANConfig, TrainConfig, with_reference_defaults
+from keras_latentquant.models.catalogue import build_model, build_qlae
+from keras_latentquant.training.config import TrainConfig, upgrade_saved_config
 from keras_latentquant.training.evaluation import evaluate_model, reconstruct
 from keras_latentquant.training.run import train
-from keras_latentquant.training.run_gan import train_gan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -184,9 +182,15 @@ def test_fit_on_uint8_images_asks_for_floats_in_unit_interval(qlae):
         (TrainConfig(architecture="small"), ("'small' was retired", "Use 'fast'", "'paper_small'")),
         (TrainConfig(model="no_such_model"), ("Unknown model 'no_such_model'", "Registered models: qlae")),
         (TrainConfig(dataset="mnist"), ("Unknown dataset name 'mnist'", "Known datasets: procedural_dsprites")),
-        (InfoGANConfig(prior="laplace"), ("got 'laplace'", "prior must be one of")),
+        (TrainConfig(model="infowgan_gp", options={"prior": "laplace"}),
+         ("prior of 'infowgan_gp' must be one of ('uniform', 'normal')", "got 'laplace'")),
+        (TrainConfig(model="qlae", options={"critic_steps": 3}),
+         ("Model 'qlae' has no option critic_steps", "critic_steps is an option of qlinfogan, infowgan_gp",
+          "Its options: num_values")),
+        (TrainConfig(model="qlae", options={"num_valeus": 12}), ("no option num_valeus", "is no model's option")),
     ],
-    ids=["steps vs interval", "architecture", "retired architecture", "model", "dataset", "gan prior"],
+    ids=["steps vs interval", "architecture", "retired architecture", "model", "dataset", "gan prior",
+         "foreign option", "misspelt option"],
 )
 def test_config_validation(config, fragments):
     _raises(ValueError, config.validate, *fragments)
@@ -225,6 +229,10 @@ TRAINER_FLAG_CASES = {
     "unknown dataset": (["--dataset=mnist"], ("Unknown dataset name 'mnist'", "Known datasets: procedural_dsprites")),
     "steps vs interval": (["--steps=10", "--eval_interval=4"],
                           ("steps (10) must be a multiple of eval_interval (4)", "an evaluation after each")),
+    "foreign option flag": (["--critic_steps=3"], ("UsageError", "Model 'qlae' has no option critic_steps",
+                                                   "critic_steps is an option of qlinfogan, infowgan_gp")),
+    "bad option value": (["--model=qlinfogan", "--num_values=1"],
+                         ("num_values of 'qlinfogan' must be an integer or a list of integers >= 2; got 1",)),
     "data_dir under a file": (["--data_dir={flags}/tfds", "--steps=2", "--eval_interval=2"],
                               ("SystemExit: error: data_dir", "is a file, not a folder", "pass --data_dir")),
 }
@@ -442,17 +450,33 @@ def test_rerun_with_other_flags_into_a_run_folder(finished_run, overrides, fragm
 
 def test_rerun_may_change_verbosity_strategy_and_grow_steps(finished_run):
     # The trainer compares the config with its dataset defaults filled in, as it was saved.
-    resumed = with_reference_defaults(dataclasses.replace(finished_run, verbose=2, strategy="mirrored", steps=4))
+    resumed = dataclasses.replace(finished_run, verbose=2, strategy="mirrored", steps=4).resolved()
     assert check_resumable_run(finished_run.output_dir, dataclasses.asdict(resumed)) is True
     assert check_resumable_run(finished_run.output_dir + "_new", dataclasses.asdict(resumed)) is False
 
 
 def test_gan_rerun_into_an_autoencoder_run_folder(finished_run):
-    gan = InfoGANConfig(**{field.name: getattr(finished_run, field.name) for field in dataclasses.fields(InfoGANConfig)
-                           if hasattr(finished_run, field.name) and field.name != "model"})
-    message = _raises(RunConfigMismatchError, lambda: train_gan(gan), "model: 'qlae' -> 'qlinfogan'",
+    gan = dataclasses.replace(finished_run, model="qlinfogan")
+    message = _raises(RunConfigMismatchError, lambda: train(gan), "model: 'qlae' -> 'qlinfogan'",
                       "pass a new --output_dir")
-    assert "critic_steps: '<absent>' -> 5" in message
+    assert "options.critic_steps: '<absent>' -> 5" in message
+    assert "options.quantization_weight: 0.001 -> 0.01" in message  # each option named, not the whole dict
+
+
+def test_run_folder_of_the_earlier_config_layout(finished_run, tmp_path):
+    # A config.json written before the model catalogue (layout 1): every option of every autoencoder at the
+    # top level. It is read through upgrade_saved_config: the same run resumes, another is refused by name.
+    saved = json.loads(pathlib.Path(finished_run.output_dir, "config.json").read_text())
+    old = {key: value for key, value in saved.items() if key not in ("options", "config_format")}
+    old.update(saved["options"], beta=None, vq_num_codes=64, fsq_levels=10)  # other models' options, as saved then
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert upgrade_saved_config(old) == saved
+    resumed = dataclasses.replace(finished_run, output_dir=str(tmp_path)).resolved()
+    assert check_resumable_run(str(tmp_path), dataclasses.asdict(resumed), upgrade=upgrade_saved_config) is True
+    other = dataclasses.replace(resumed, options={**resumed.options, "num_values": 12})
+    _raises(RunConfigMismatchError,
+            lambda: check_resumable_run(str(tmp_path), dataclasses.asdict(other), upgrade=upgrade_saved_config),
+            "options.num_values: 10 -> 12")
 
 
 def test_unreadable_saved_config(tmp_path):
@@ -478,9 +502,9 @@ def test_failed_run_leaves_no_output_folder(overrides, error, fragment, tmp_path
 
 
 def test_failed_gan_run_leaves_no_output_folder(tmp_path):
-    config = InfoGANConfig(output_dir=str(tmp_path / "run"), dataset="real_shapes3d", data_dir=str(tmp_path / "tfds"),
-                           architecture="fast", steps=2, eval_interval=2, eval_samples=50)
-    _raises(ManualFileNotFoundError, lambda: train_gan(config), "3dshapes.h5", "downloads")
+    config = TrainConfig(output_dir=str(tmp_path / "run"), model="qlinfogan", dataset="real_shapes3d",
+                         data_dir=str(tmp_path / "tfds"), architecture="fast", steps=2, eval_interval=2, eval_samples=50)
+    _raises(ManualFileNotFoundError, lambda: train(config), "3dshapes.h5", "downloads")
     assert not (tmp_path / "run").exists()
 
 

@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_latentquant.training.config import ARCHITECTURES  # noqa: E402
+from keras_latentquant.models.catalogue import MODELS  # noqa: E402
+from keras_latentquant.models.layers_internal import ARCHITECTURES  # noqa: E402
 
 OBJECTIVE_NAMES = ("val_reconstruction", "infom_infoc", "mix")  # keras_latentquant.tuning.OBJECTIVES
 TUNER_NAMES = ("random", "bayesian", "hyperband")  # keras_latentquant.tuning.TUNERS
@@ -53,13 +54,15 @@ flags.DEFINE_string("project_name", "weight_decay", "KerasTuner project; trials 
 flags.DEFINE_string("output_dir", None, "Where results.md/.csv and the plot go (default <directory>/<project_name>).")
 flags.DEFINE_bool("overwrite", True, "Start the search afresh (--nooverwrite resumes it from --directory).")
 # The model, as trainers/qlae.py names them.
-flags.DEFINE_string("model", "qlae", "Registered model (see keras_latentquant/models/registry.py).")
+flags.DEFINE_enum("model", "qlae", [name for name, entry in MODELS.items() if entry.family == "autoencoder"],
+                  "Catalogued autoencoder (keras_latentquant/models/catalogue.py).")
 flags.DEFINE_enum("architecture", "fast", ARCHITECTURES, "Encoder/decoder: paper, paper_small or fast (the reference's blocks at CPU-sized widths).")
 flags.DEFINE_integer("num_latents", None, "Latent dimensions (default: twice the number of factors).", lower_bound=1)
-flags.DEFINE_integer("num_values", 10, "Codebook values per latent when not searched.", lower_bound=2)
-flags.DEFINE_float("quantization_weight", 0.01, "Codebook loss weight when not searched.", lower_bound=0.0)
-flags.DEFINE_float("commitment_weight", 0.01, "Commitment loss weight when not searched.", lower_bound=0.0)
-flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+# Quantizer options held fixed when not searched (unset: the model's default, or the reference's for the dataset).
+flags.DEFINE_integer("num_values", None, "Codebook values per latent when not searched.", lower_bound=2)
+flags.DEFINE_float("quantization_weight", None, "Codebook loss weight when not searched.", lower_bound=0.0)
+flags.DEFINE_float("commitment_weight", None, "Commitment loss weight when not searched.", lower_bound=0.0)
+flags.DEFINE_float("learning_rate", None, "Adam learning rate (default: the model's).")
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 # The data, as the trainers name them.
 flags.DEFINE_string("dataset", "procedural_dsprites", "Registered dataset name.")
@@ -83,16 +86,21 @@ def run_config():
     config = TrainConfig(
         output_dir=FLAGS.output_dir or os.path.join(FLAGS.directory, FLAGS.project_name),
         dataset=FLAGS.dataset, dataset_config=FLAGS.dataset_config, data_dir=FLAGS.data_dir, model=FLAGS.model,
-        architecture=FLAGS.architecture, num_latents=FLAGS.num_latents, num_values=FLAGS.num_values,
-        quantization_weight=FLAGS.quantization_weight, commitment_weight=FLAGS.commitment_weight,
+        architecture=FLAGS.architecture, num_latents=FLAGS.num_latents, options=fixed_options(),
         learning_rate=FLAGS.learning_rate, batch_size=FLAGS.batch_size, steps=FLAGS.steps_per_trial,
         eval_interval=FLAGS.steps_per_trial // FLAGS.evaluations_per_trial, eval_samples=FLAGS.eval_samples,
         seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, verbose=FLAGS.verbose,
     )
     try:
-        return config.validate()
+        return config.resolved()
     except ValueError as error:
         raise app.UsageError(str(error)) from None
+
+
+def fixed_options() -> dict:
+    """The quantizer flags that were set (a model without a quantizer must have none set)."""
+    names = ("num_values", "quantization_weight", "commitment_weight")
+    return {name: getattr(FLAGS, name) for name in names if getattr(FLAGS, name) is not None}
 
 
 def search_space():
@@ -136,8 +144,7 @@ def main(argv):
     hypermodel = tuning.LatentQuantHyperModel(
         config.model, spec.image_shape, num_latents, space, architecture=config.architecture,
         learning_rate=config.learning_rate, jit_compile=config.jit_compile, alpha=FLAGS.alpha,
-        num_values=config.num_values, quantization_weight=config.quantization_weight,
-        commitment_weight=config.commitment_weight,
+        **{name: value for name, value in config.options.items() if name != "weight_decay"},
     )
     tuner = tuning.make_tuner(
         FLAGS.tuner, hypermodel, FLAGS.objective, max_trials=FLAGS.max_trials,

@@ -130,6 +130,7 @@ def load_dataset(
     cache: bool = True,
     drop_remainder: bool = True,
     shuffle_buffer_size: int | None = None,
+    builder: tfds.core.DatasetBuilder | None = None,
 ) -> tf.data.Dataset:
     """Builds the tf.data input pipeline of a registered dataset.
 
@@ -154,6 +155,8 @@ def load_dataset(
             100,000. The `full` dSprites config is stored in grid order, so a buffer smaller than
             the split only mixes neighbouring grid points: prefer a sampled config for training,
             or a buffer of the whole split.
+        builder: the dataset's prepared builder, when the caller has it (`get_builder`); `config` and
+            `data_dir` are then the builder's.
 
     Returns:
         A `tf.data.Dataset` of float32 images in [0, 1] of shape `spec.image_shape` (with a leading
@@ -174,7 +177,7 @@ def load_dataset(
         raise ValueError(f"shuffle_buffer_size must be positive or None, got {shuffle_buffer_size}.")
     spec = get_dataset_spec(name)
     _validate_split(spec, split)
-    builder = get_builder(name, config, data_dir)
+    builder = builder or get_builder(name, config, data_dir)
 
     # Builders stored in a meaningful order (e.g. the full grid) forbid shuffling files unless the
     # ordering guard is lifted; when shuffling is asked for, order is not wanted.
@@ -213,6 +216,7 @@ def load_arrays(
     split: str = "train",
     data_dir: str | None = None,
     max_examples: int | None = None,
+    builder: tfds.core.DatasetBuilder | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reads a split into NumPy arrays, for evaluation on held-out samples.
 
@@ -226,6 +230,8 @@ def load_arrays(
         split: TFDS split string, e.g. `"train[90%:]"`.
         data_dir: TFDS data directory; `None` uses TFDS's default.
         max_examples: read at most this many examples; `None` reads the whole split.
+        builder: the dataset's prepared builder, when the caller has it (`get_builder`); `config` and
+            `data_dir` are then the builder's.
 
     Returns:
         `(images, factors)`: float32 images in [0, 1] of shape `[N, *spec.image_shape]` and int32
@@ -238,7 +244,7 @@ def load_arrays(
         raise ValueError(f"max_examples must be positive or None, got {max_examples}.")
     spec = get_dataset_spec(name)
     _validate_split(spec, split)
-    builder = get_builder(name, config, data_dir)
+    builder = builder or get_builder(name, config, data_dir)
     dataset = builder.as_dataset(split=split, shuffle_files=False)
     if max_examples is not None:
         dataset = dataset.take(max_examples)

@@ -23,7 +23,7 @@ from keras_latentquant.interpret.curve import (
     quantization_errors,
 )
 from keras_latentquant.model_files import resolve_model_path
-from keras_latentquant.training.run import write_json_atomic
+from keras_latentquant.model_files import write_json_atomic
 
 __all__ = ["OUTPUT_FILES", "format_table", "interpret_model", "resolve_model_path"]
 

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_latentquant.layers import SFVQGrowth, SpaceFillingVectorQuantization
+from keras_latentquant.layers.validation import validate_int
 from keras_latentquant.models.autoencoders import decoder_latents, encode, get_bottleneck
 
 __all__ = [
@@ -180,8 +181,8 @@ def fit_curve(
             `num_points` not `initial_points * 2**m`, too few epochs, or a bad option.
     """
     latents = _validate_latents(latents, "latents")
-    num_points = _validate_int("num_points", num_points, minimum=2)
-    initial_points = _validate_int("initial_points", initial_points, minimum=2)
+    num_points = validate_int("num_points", num_points, minimum=2)
+    initial_points = validate_int("initial_points", initial_points, minimum=2)
     ratio = num_points // initial_points
     if initial_points > num_points or num_points % initial_points or ratio & (ratio - 1):
         raise ValueError(
@@ -196,8 +197,8 @@ def fit_curve(
             f"pass at least {num_points} samples (many more, for a meaningful fit) or fewer points."
         )
     num_doublings = ratio.bit_length() - 1
-    epochs = _validate_int("epochs", epochs, minimum=num_doublings + 1)
-    batch_size = _validate_int("batch_size", batch_size, minimum=1)
+    epochs = validate_int("epochs", epochs, minimum=num_doublings + 1)
+    batch_size = validate_int("batch_size", batch_size, minimum=1)
     learning_rate = float(learning_rate)
     if not math.isfinite(learning_rate) or learning_rate <= 0:
         raise ValueError(f"learning_rate must be a positive float; got learning_rate={learning_rate}.")
@@ -432,7 +433,7 @@ def factors_along_curve(
         raise ValueError("positions is empty; pass at least one sample.")
     if np.issubdtype(factors.dtype, np.floating) and not np.all(np.isfinite(factors)):
         raise ValueError("factors must be finite; got NaN or inf values.")
-    num_bins = _validate_int("num_bins", num_bins, minimum=1)
+    num_bins = validate_int("num_bins", num_bins, minimum=1)
     if factor_names is None:
         factor_names = [f"f{i}" for i in range(factors.shape[1])]
     factor_names = list(factor_names)
@@ -541,7 +542,7 @@ def decode_curve(model: keras.Model, curve, num: int = 16, batch_size: int = 256
         float32 images `(num, H, W, C)` in [0, 1].
     """
     curve = as_curve(curve)
-    num = _validate_int("num", num, minimum=2)
+    num = validate_int("num", num, minimum=2)
     space = latent_space(model)
     points = curve.points(num)
     if space == "encoder estimate":
@@ -599,12 +600,6 @@ def _validate_latents(latents, name) -> np.ndarray:
 def _check_width(latents, dim):
     if latents.shape[1] != dim:
         raise ValueError(f"latents have width {latents.shape[1]} but the curve was fitted to width {dim}.")
-
-
-def _validate_int(name, value, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {name}={value!r}.")
-    return int(value)
 
 
 def _json_float(value):

@@ -22,14 +22,15 @@ import numpy as np
 import tensorflow_probability as tfp
 from keras import ops
 
-from keras_latentquant.layers.gaussian_posterior import (
+from keras_latentquant.layers.gaussian_posterior import reparameterise, split_mean_log_variance
+from keras_latentquant.layers.validation import (
     posterior_num_latents,
-    reparameterise,
-    split_mean_log_variance,
-    validate_log_variance_range,
-    validate_non_negative,
+    require_built,
+    validate_fraction,
     validate_loss_scale,
+    validate_range,
     validate_seed,
+    validate_weight,
 )
 
 __all__ = ["ARDGaussianPosterior", "gaussian_kl_per_axis"]
@@ -128,11 +129,11 @@ class ARDGaussianPosterior(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.beta = validate_non_negative("beta", beta)
-        self.momentum = _validate_momentum(momentum)
-        self.switch_off_threshold = validate_non_negative("switch_off_threshold", switch_off_threshold)
+        self.beta = validate_weight("beta", beta)
+        self.momentum = validate_fraction("momentum", momentum, include_zero=True, note="0: use only the latest batch")
+        self.switch_off_threshold = validate_weight("switch_off_threshold", switch_off_threshold)
         self.loss_scale = validate_loss_scale(loss_scale)
-        self.log_variance_range = validate_log_variance_range(log_variance_range)
+        self.log_variance_range = validate_range("log_variance_range", log_variance_range)
         self.seed = validate_seed(seed)
         self.supports_masking = False
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -237,11 +238,9 @@ class ARDGaussianPosterior(keras.layers.Layer):
         return mean, False
 
     def _require_built(self, method):
-        if not self.built:
-            raise ValueError(
-                f"{method} needs the layer built (call it once on encoder outputs, or build it with "
-                "layer.build((None, 2 * num_latents))) so its moving averages exist."
-            )
+        require_built(
+            self, method, inputs="encoder outputs", shape="(None, 2 * num_latents)", reason="its moving averages exist"
+        )
 
     # ------------------------------------------------------------------ Keras plumbing
     def compute_output_shape(self, input_shape):
@@ -262,14 +261,3 @@ class ARDGaussianPosterior(keras.layers.Layer):
         )
         return config
 
-
-def _validate_momentum(value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"momentum must be a float in [0, 1); got {value!r}.") from None
-    if not 0.0 <= value < 1.0:
-        raise ValueError(
-            f"momentum must be in [0, 1) (0: use only the latest batch); got momentum={value}."
-        )
-    return value

@@ -22,6 +22,13 @@ import numpy as np
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
+from keras_latentquant.layers.validation import (
+    check_one_count_per_latent,
+    latent_axis_size,
+    require_built,
+    validate_codes,
+    validate_counts,
+)
 
 __all__ = ["FiniteScalarQuantization"]
 
@@ -80,7 +87,7 @@ class FiniteScalarQuantization(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.levels = _validate_levels(levels)
+        self.levels = validate_counts("levels", levels, "a single level carries no information")
         self.per_dimension_metrics = bool(per_dimension_metrics)
         self.supports_masking = False
 
@@ -89,23 +96,8 @@ class FiniteScalarQuantization(keras.layers.Layer):
         self.dimension_perplexity_trackers = []
 
     def build(self, input_shape):
-        if len(input_shape) == 0:
-            raise ValueError(
-                "FiniteScalarQuantization needs inputs of rank >= 1 with latents on the last axis; got "
-                "a scalar (rank-0) input. Reshape it to (..., num_latents)."
-            )
-        num_latents = input_shape[-1]
-        if num_latents is None:
-            raise ValueError(
-                f"FiniteScalarQuantization needs a known last axis (the number of latents); got input "
-                f"shape {tuple(input_shape)}. Give the model input a static last dimension."
-            )
-        if isinstance(self.levels, list) and len(self.levels) != num_latents:
-            raise ValueError(
-                f"levels has {len(self.levels)} entries but the input has {num_latents} latents (last "
-                f"axis of shape {tuple(input_shape)}); give one count per latent or a single int."
-            )
-        self.num_latents = int(num_latents)
+        self.num_latents = latent_axis_size(input_shape, type(self).__name__)
+        check_one_count_per_latent("levels", self.levels, self.num_latents, input_shape)
         counts = np.asarray(self.levels_per_dimension, dtype="float32")
         self.max_levels = int(counts.max())
         # Constants of the grid, per dimension: L_j, h_j = (L_j - 1) / 2, o_j = 0.5 for even L_j.
@@ -197,22 +189,8 @@ class FiniteScalarQuantization(keras.layers.Layer):
         Returns:
             float32 tensor of the same shape with values in `[-1, 1]`.
         """
-        if not self.built:
-            raise ValueError(
-                "decode_codes needs the layer built (call it once on latents, or build it with "
-                "layer.build((None, num_latents))) so the number of latents is known."
-            )
-        if isinstance(codes, (np.ndarray, list, tuple)):
-            codes = np.asarray(codes)
-            if not np.issubdtype(codes.dtype, np.integer):
-                raise ValueError(f"codes must be integers; got dtype {codes.dtype}.")
-            if codes.ndim == 0 or codes.shape[-1] != self.num_latents:
-                raise ValueError(f"codes must have shape (..., {self.num_latents}); got {codes.shape}.")
-            upper = np.asarray(self.levels_per_dimension)
-            if np.any(codes < 0) or np.any(codes >= upper):
-                raise ValueError(
-                    f"codes out of range: dimension j takes indices 0..L_j-1 with L_j = {upper.tolist()}."
-                )
+        require_built(self, "decode_codes", reason="the number of latents is known")
+        codes = validate_codes(codes, self.num_latents, self.levels_per_dimension, symbol="L_j")
         codes = ops.clip(ops.cast(codes, "int32"), 0, ops.cast(self._levels_array, "int32") - 1)
         # r = k - h is exact in float32 (integers and half-integers), as in `call`.
         return (ops.cast(codes, "float32") - self._half_width) * self._inverse_half_width
@@ -237,26 +215,3 @@ class FiniteScalarQuantization(keras.layers.Layer):
         config = super().get_config()
         config.update({"levels": self.levels, "per_dimension_metrics": self.per_dimension_metrics})
         return config
-
-
-def _validate_levels(levels):
-    if isinstance(levels, (bool, np.bool_)):
-        raise ValueError(f"levels must be an int >= 2 or a list of them; got {levels!r}.")
-    if isinstance(levels, (int, np.integer)):
-        if levels < 2:
-            raise ValueError(
-                f"levels must be at least 2 (a single level carries no information); got levels={levels}."
-            )
-        return int(levels)
-    try:
-        counts = [c for c in levels]
-    except TypeError:
-        raise ValueError(f"levels must be an int >= 2 or a list of ints >= 2; got {levels!r}.") from None
-    if not counts:
-        raise ValueError("levels is an empty list; give one count (>= 2) per latent dimension.")
-    bad = [
-        c for c in counts if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or c < 2
-    ]
-    if bad:
-        raise ValueError(f"every entry of levels must be an int >= 2; got {counts} (bad entries: {bad}).")
-    return [int(c) for c in counts]

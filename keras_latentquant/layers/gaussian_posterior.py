@@ -18,13 +18,20 @@ dataset of `N` by minibatch-weighted sampling (MWS):
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import keras
-import numpy as np
 import tensorflow_probability as tfp
 from keras import ops
+
+from keras_latentquant.layers.validation import (
+    posterior_num_latents,
+    validate_dataset_size,
+    validate_loss_scale,
+    validate_range,
+    validate_seed,
+    validate_weight,
+)
 
 __all__ = [
     "GaussianPosterior",
@@ -210,13 +217,11 @@ class GaussianPosterior(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.beta = validate_non_negative("beta", beta)
-        self.total_correlation_weight = validate_non_negative(
-            "total_correlation_weight", total_correlation_weight
-        )
-        self.dataset_size = _validate_dataset_size(dataset_size, self.total_correlation_weight)
+        self.beta = validate_weight("beta", beta)
+        self.total_correlation_weight = validate_weight("total_correlation_weight", total_correlation_weight)
+        self.dataset_size = validate_dataset_size(dataset_size, self.total_correlation_weight)
         self.loss_scale = validate_loss_scale(loss_scale)
-        self.log_variance_range = validate_log_variance_range(log_variance_range)
+        self.log_variance_range = validate_range("log_variance_range", log_variance_range)
         self.seed = validate_seed(seed)
         self.supports_masking = False
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -293,29 +298,6 @@ class GaussianPosterior(keras.layers.Layer):
 
 # ---------------------------------------------------------------------------------- shared helpers
 # (also used by ard_gaussian_posterior.py)
-def posterior_num_latents(input_shape, layer_name: str) -> int:
-    """`d` for an input `(batch, 2 d)`; ValueError for a rank other than 2, unknown or odd last axis."""
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 2:
-        raise ValueError(
-            f"{layer_name} needs inputs of shape (batch, 2 * num_latents) (means then log-variances on "
-            f"the last axis); got input shape {input_shape} of rank {len(input_shape)}. Give it a rank-2 "
-            "batch, e.g. the encoder's flat head, or add a batch axis / keras.layers.Flatten()."
-        )
-    width = input_shape[-1]
-    if width is None:
-        raise ValueError(
-            f"{layer_name} needs a known last axis (2 * num_latents); got input shape {input_shape}."
-        )
-    if width < 2 or width % 2:
-        raise ValueError(
-            f"{layer_name} needs an even last axis of at least 2 (the first half means, the second "
-            f"half log-variances); got input shape {input_shape} with last axis {width}. Give the "
-            "encoder a head of width 2 * num_latents."
-        )
-    return width // 2
-
-
 def split_mean_log_variance(inputs, log_variance_range, layer_name: str):
     """float32 `(mean, clamped log_variance)`, each `(..., d)`, from `(..., 2 d)` encoder outputs."""
     encoded = ops.cast(inputs, "float32")
@@ -330,64 +312,3 @@ def reparameterise(mean, log_variance, seed):
     """`mu + sigma * eps` with `eps ~ N(0, I)` drawn with `seed` (a SeedGenerator or a fixed int)."""
     noise = keras.random.normal(ops.shape(mean), dtype="float32", seed=seed)
     return mean + ops.exp(0.5 * log_variance) * noise
-
-
-def validate_loss_scale(value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"loss_scale must be a positive float; got {value!r}.") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"loss_scale must be a positive finite float (1 / num_pixels to match a per-pixel "
-            f"reconstruction loss); got loss_scale={value}."
-        )
-    return value
-
-
-def validate_log_variance_range(value) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"log_variance_range must be a pair (low, high) of floats; got {value!r}."
-        ) from None
-    if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
-        raise ValueError(
-            f"log_variance_range must be finite with low < high; got log_variance_range=({low}, {high})."
-        )
-    return (low, high)
-
-
-def validate_seed(seed):
-    if seed is None:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an int or None; got seed={seed!r}.")
-    return int(seed)
-
-
-def validate_non_negative(name, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a non-negative float; got {value!r}.") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative finite float; got {name}={value}.")
-    return value
-
-
-def _validate_dataset_size(dataset_size, total_correlation_weight):
-    if dataset_size is None:
-        if total_correlation_weight > 0:
-            raise ValueError(
-                "dataset_size is required when total_correlation_weight > 0: the minibatch-weighted "
-                "sampling estimator of the total correlation needs the number of training examples N; "
-                f"got dataset_size=None with total_correlation_weight={total_correlation_weight}."
-            )
-        return None
-    if isinstance(dataset_size, (bool, np.bool_)) or not isinstance(dataset_size, (int, np.integer)):
-        raise ValueError(f"dataset_size must be a positive int or None; got dataset_size={dataset_size!r}.")
-    if dataset_size < 1:
-        raise ValueError(f"dataset_size must be a positive int or None; got dataset_size={dataset_size}.")
-    return int(dataset_size)

@@ -18,7 +18,15 @@ import numpy as np
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
-from keras_latentquant.layers.validation import validate_weight
+from keras_latentquant.layers.validation import (
+    check_one_count_per_latent,
+    latent_axis_size,
+    require_built,
+    validate_codes,
+    validate_counts,
+    validate_range,
+    validate_weight,
+)
 
 __all__ = ["LatentQuantization"]
 
@@ -75,8 +83,8 @@ class LatentQuantization(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_values = _validate_num_values(num_values)
-        self.value_range = _validate_value_range(value_range)
+        self.num_values = validate_counts("num_values", num_values, "a codebook of one value carries no information")
+        self.value_range = validate_range("value_range", value_range)
         self.learnable_codebook = bool(learnable_codebook)
         self.quantization_weight = validate_weight("quantization_weight", quantization_weight)
         self.commitment_weight = validate_weight("commitment_weight", commitment_weight)
@@ -91,24 +99,8 @@ class LatentQuantization(keras.layers.Layer):
 
     # ------------------------------------------------------------------ weights
     def build(self, input_shape):
-        if len(input_shape) == 0:
-            raise ValueError(
-                "LatentQuantization needs inputs of rank >= 1 with latents on the last axis; got a "
-                "scalar (rank-0) input. Reshape it to (..., num_latents)."
-            )
-        num_latents = input_shape[-1]
-        if num_latents is None:
-            raise ValueError(
-                f"LatentQuantization needs a known last axis (the number of latents); got input shape "
-                f"{tuple(input_shape)}. Give the model input a static last dimension."
-            )
-        if isinstance(self.num_values, list) and len(self.num_values) != num_latents:
-            raise ValueError(
-                f"num_values has {len(self.num_values)} entries but the input has {num_latents} "
-                f"latents (last axis of shape {tuple(input_shape)}); give one count per latent or a "
-                "single int."
-            )
-        self.num_latents = int(num_latents)
+        self.num_latents = latent_axis_size(input_shape, type(self).__name__)
+        check_one_count_per_latent("num_values", self.num_values, self.num_latents, input_shape)
         counts = self.values_per_dimension
         self.max_num_values = max(counts)
 
@@ -230,25 +222,8 @@ class LatentQuantization(keras.layers.Layer):
         Returns:
             float32 tensor of the same shape holding `v_j[k_j]`.
         """
-        if not self.built:
-            raise ValueError(
-                "decode_codes needs the layer built (call it once on latents, or build it with "
-                "layer.build((None, num_latents))) so the codebook exists."
-            )
-        if isinstance(codes, (np.ndarray, list, tuple)):
-            codes = np.asarray(codes)
-            if not np.issubdtype(codes.dtype, np.integer):
-                raise ValueError(f"codes must be integers; got dtype {codes.dtype}.")
-            if codes.ndim == 0 or codes.shape[-1] != self.num_latents:
-                raise ValueError(
-                    f"codes must have shape (..., {self.num_latents}); got {codes.shape}."
-                )
-            upper = np.asarray(self.values_per_dimension)
-            if np.any(codes < 0) or np.any(codes >= upper):
-                raise ValueError(
-                    f"codes out of range: dimension j takes indices 0..n_j-1 with n_j = {upper.tolist()}."
-                )
-        codes = ops.cast(codes, "int32")
+        require_built(self, "decode_codes")
+        codes = ops.cast(validate_codes(codes, self.num_latents, self.values_per_dimension), "int32")
         codes = ops.clip(codes, 0, ops.cast(self._num_values_array, "int32") - 1)
         return self._gather(codes)
 
@@ -270,8 +245,7 @@ class LatentQuantization(keras.layers.Layer):
         Returns:
             int32 tensor of shape `(batch_size, num_latents)`.
         """
-        if not self.built:
-            raise ValueError("sample_codes needs the layer built first.")
+        require_built(self, "sample_codes")
         return self.codes_from_uniform(keras.random.uniform((batch_size, self.num_latents), seed=seed))
 
     def codes_from_uniform(self, uniform):
@@ -284,8 +258,7 @@ class LatentQuantization(keras.layers.Layer):
         Returns:
             int32 tensor of the same shape, entry `k_j` in `[0, n_j)`.
         """
-        if not self.built:
-            raise ValueError("codes_from_uniform needs the layer built first.")
+        require_built(self, "codes_from_uniform")
         codes = ops.floor(ops.cast(uniform, "float32") * self._num_values_array)
         return ops.cast(ops.minimum(codes, self._num_values_array - 1), "int32")
 
@@ -318,45 +291,3 @@ class LatentQuantization(keras.layers.Layer):
             }
         )
         return config
-
-
-def _validate_num_values(num_values):
-    if isinstance(num_values, (bool, np.bool_)):
-        raise ValueError(f"num_values must be an int >= 2 or a list of them; got {num_values!r}.")
-    if isinstance(num_values, (int, np.integer)):
-        if num_values < 2:
-            raise ValueError(
-                f"num_values must be at least 2 (a codebook of one value carries no information); "
-                f"got num_values={num_values}."
-            )
-        return int(num_values)
-    try:
-        counts = [c for c in num_values]
-    except TypeError:
-        raise ValueError(
-            f"num_values must be an int >= 2 or a list of ints >= 2; got {num_values!r}."
-        ) from None
-    if not counts:
-        raise ValueError("num_values is an empty list; give one count (>= 2) per latent dimension.")
-    bad = [c for c in counts if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 2]
-    if bad:
-        raise ValueError(
-            f"every entry of num_values must be an int >= 2; got {counts} (bad entries: {bad})."
-        )
-    return [int(c) for c in counts]
-
-
-def _validate_value_range(value_range):
-    try:
-        low, high = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"value_range must be a pair (low, high) of floats; got {value_range!r}."
-        ) from None
-    if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
-        raise ValueError(
-            f"value_range must be finite with low < high; got value_range=({low}, {high})."
-        )
-    return (low, high)
-
-

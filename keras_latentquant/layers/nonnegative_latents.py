@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_latentquant.layers.gaussian_posterior import validate_loss_scale, validate_non_negative
+from keras_latentquant.layers.validation import latent_axis_size, validate_loss_scale, validate_weight
 
 __all__ = ["NonNegativeLatents"]
 
@@ -64,7 +64,7 @@ class NonNegativeLatents(keras.layers.Layer):
 
     def __init__(self, activity_weight: float = 0.01, loss_scale: float = 1.0, **kwargs):
         super().__init__(**kwargs)
-        self.activity_weight = validate_non_negative("activity_weight", activity_weight)
+        self.activity_weight = validate_weight("activity_weight", activity_weight)
         self.loss_scale = validate_loss_scale(loss_scale)
         self.supports_masking = False
 
@@ -107,15 +107,4 @@ class NonNegativeLatents(keras.layers.Layer):
 
 
 def _num_latents(input_shape) -> int:
-    input_shape = tuple(input_shape)
-    if len(input_shape) < 2:
-        raise ValueError(
-            f"NonNegativeLatents needs inputs of shape (batch, num_latents); got input shape "
-            f"{input_shape} of rank {len(input_shape)}. Add a batch axis, e.g. latents[None]."
-        )
-    if input_shape[-1] is None:
-        raise ValueError(
-            f"NonNegativeLatents needs a known last axis (the number of latents); got input shape "
-            f"{input_shape}."
-        )
-    return int(input_shape[-1])
+    return latent_axis_size(input_shape, "NonNegativeLatents", batched=True)

@@ -21,7 +21,16 @@ import tensorflow as tf
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
-from keras_latentquant.layers.validation import validate_initializer, validate_int, validate_seed, validate_share, validate_weight
+from keras_latentquant.layers.validation import (
+    latent_axis_size,
+    require_built,
+    validate_fraction,
+    validate_initializer,
+    validate_int,
+    validate_seed,
+    validate_share,
+    validate_weight,
+)
 
 __all__ = ["SFVQGrowth", "SpaceFillingVectorQuantization"]
 
@@ -131,10 +140,16 @@ class SpaceFillingVectorQuantization(keras.layers.Layer):
         if training_mode not in TRAINING_MODES:
             raise ValueError(f"training_mode must be one of {TRAINING_MODES}; got {training_mode!r}.")
         self.training_mode = training_mode
-        self.replacement_threshold = _validate_threshold(replacement_threshold, self.num_points)
+        self.replacement_threshold = None if replacement_threshold is None else validate_share(
+            "replacement_threshold", replacement_threshold, self.num_points, "inputs",
+            extra=" Use 0 to disable replacement.",
+        )
         self.quantization_weight = validate_weight("quantization_weight", quantization_weight)
         self.commitment_weight = validate_weight("commitment_weight", commitment_weight)
-        self.split_perturbation = _validate_split_perturbation(split_perturbation)
+        self.split_perturbation = validate_fraction(
+            "split_perturbation", split_perturbation, 0.5,
+            note="the fraction of a segment each copy of a split point moves",
+        )
         self.initializer = validate_initializer(initializer)
         self.seed = validate_seed(seed)
         self.supports_masking = False
@@ -153,18 +168,9 @@ class SpaceFillingVectorQuantization(keras.layers.Layer):
 
     # ------------------------------------------------------------------ weights
     def build(self, input_shape):
-        if len(input_shape) == 0:
-            raise ValueError(
-                "SpaceFillingVectorQuantization needs inputs of rank >= 1 with vectors on the last axis; "
-                "got a scalar (rank-0) input. Reshape it to (..., dim)."
-            )
-        dim = input_shape[-1]
-        if dim is None:
-            raise ValueError(
-                f"SpaceFillingVectorQuantization needs a known last axis (the vector size); got input "
-                f"shape {tuple(input_shape)}. Give the model input a static last dimension."
-            )
-        self.dim = int(dim)
+        self.dim = latent_axis_size(
+            input_shape, type(self).__name__, size="dim", items="vectors", meaning="the vector size"
+        )
         self.input_spec = keras.InputSpec(min_ndim=1, axes={-1: self.dim})
         # float32 whatever the dtype policy: projections onto short segments must not round away
         # under mixed_float16.
@@ -501,11 +507,7 @@ class SpaceFillingVectorQuantization(keras.layers.Layer):
         return ops.cast(inputs, "float32")
 
     def _require_built(self, caller):
-        if not self.built:
-            raise ValueError(
-                f"{caller} needs the layer built (call it once on inputs, or build it with "
-                "layer.build((None, dim))) so the codebook exists."
-            )
+        require_built(self, caller, inputs="inputs", shape="(None, dim)")
 
     # ------------------------------------------------------------------ Keras plumbing
     def compute_output_shape(self, input_shape):
@@ -667,26 +669,3 @@ def _safe_norm(squared):
     """`sqrt(squared)` with a zero (not NaN) gradient where `squared` is 0 (inputs on the curve)."""
     positive = squared > 0
     return ops.where(positive, ops.sqrt(ops.where(positive, squared, 1.0)), 0.0)
-
-
-def _validate_threshold(value, num_points):
-    if value is None:
-        return None
-    return validate_share(
-        "replacement_threshold", value, num_points, "inputs", extra=" Use 0 to disable replacement."
-    )
-
-
-def _validate_split_perturbation(value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"split_perturbation must be a float in (0, 0.5); got {value!r}.") from None
-    if not 0.0 < value < 0.5:
-        raise ValueError(
-            f"split_perturbation is the fraction of a segment each copy of a split point moves and must "
-            f"lie strictly between 0 and 0.5; got split_perturbation={value}."
-        )
-    return value
-
-

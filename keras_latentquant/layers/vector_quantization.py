@@ -15,15 +15,23 @@ codewords in both modes.
 
 from __future__ import annotations
 
-import math
-
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
-from keras_latentquant.layers.validation import validate_initializer, validate_int, validate_seed, validate_share, validate_weight
+from keras_latentquant.layers.validation import (
+    latent_axis_size,
+    require_built,
+    validate_codes,
+    validate_fraction,
+    validate_initializer,
+    validate_int,
+    validate_positive,
+    validate_seed,
+    validate_share,
+    validate_weight,
+)
 
 __all__ = ["VectorQuantization"]
 
@@ -117,8 +125,8 @@ class VectorQuantization(keras.layers.Layer):
         self.quantization_weight = validate_weight("quantization_weight", quantization_weight)
         self.commitment_weight = validate_weight("commitment_weight", commitment_weight)
         self.ema = bool(ema)
-        self.decay = _validate_open_unit("decay", decay)
-        self.epsilon = _validate_epsilon(epsilon)
+        self.decay = validate_fraction("decay", decay)
+        self.epsilon = validate_positive("epsilon", epsilon)
         self.dead_code_threshold = validate_share("dead_code_threshold", dead_code_threshold, self.num_codes, "assignments")
         self.seed = validate_seed(seed)
         self.initializer = validate_initializer(initializer)
@@ -135,24 +143,14 @@ class VectorQuantization(keras.layers.Layer):
 
     # ------------------------------------------------------------------ weights
     def build(self, input_shape):
-        if len(input_shape) == 0:
-            raise ValueError(
-                "VectorQuantization needs inputs of rank >= 1 with latents on the last axis; got a "
-                "scalar (rank-0) input. Reshape it to (..., num_latents)."
-            )
-        num_latents = input_shape[-1]
-        if num_latents is None:
-            raise ValueError(
-                f"VectorQuantization needs a known last axis (the number of latents); got input shape "
-                f"{tuple(input_shape)}. Give the model input a static last dimension."
-            )
+        num_latents = latent_axis_size(input_shape, type(self).__name__)
         if num_latents % self.vector_dim != 0:
             raise ValueError(
                 f"The number of latents (last axis of input shape {tuple(input_shape)}, {num_latents}) "
                 f"must be divisible by vector_dim={self.vector_dim}; choose a vector_dim that divides "
                 f"{num_latents}."
             )
-        self.num_latents = int(num_latents)
+        self.num_latents = num_latents
         self.num_vectors = self.num_latents // self.vector_dim
 
         # State written during training is written in replica context under a tf.distribute strategy
@@ -390,19 +388,8 @@ class VectorQuantization(keras.layers.Layer):
         Returns:
             float32 tensor of shape `(..., num_latents)`.
         """
-        if not self.built:
-            raise ValueError(
-                "decode_codes needs the layer built (call it once on latents, or build it with "
-                "layer.build((None, num_latents))) so the codebook exists."
-            )
-        if isinstance(codes, (np.ndarray, list, tuple)):
-            codes = np.asarray(codes)
-            if not np.issubdtype(codes.dtype, np.integer):
-                raise ValueError(f"codes must be integers; got dtype {codes.dtype}.")
-            if codes.ndim == 0 or codes.shape[-1] != self.num_vectors:
-                raise ValueError(f"codes must have shape (..., {self.num_vectors}); got {codes.shape}.")
-            if np.any(codes < 0) or np.any(codes >= self.num_codes):
-                raise ValueError(f"codes out of range: indices must lie in 0..{self.num_codes - 1}.")
+        require_built(self, "decode_codes")
+        codes = validate_codes(codes, self.num_vectors, self.num_codes)
         codes = ops.clip(ops.cast(codes, "int32"), 0, self.num_codes - 1)
         vectors = ops.take(ops.convert_to_tensor(self.codebook), codes, axis=0)
         return ops.reshape(vectors, tuple(ops.shape(codes)[:-1]) + (self.num_latents,))
@@ -458,25 +445,3 @@ def _sum_over_replicas(*tensors):
     if context is None or context.num_replicas_in_sync == 1:
         return tensors
     return tuple(context.all_reduce(tf.distribute.ReduceOp.SUM, list(tensors)))
-
-
-def _validate_open_unit(name, value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a float in (0, 1); got {value!r}.") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must lie strictly between 0 and 1; got {name}={value}.")
-    return value
-
-
-def _validate_epsilon(value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"epsilon must be a positive float; got {value!r}.") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"epsilon must be a positive finite float; got epsilon={value}.")
-    return value
-
-

@@ -4,7 +4,7 @@ Every autoencoder of the library (QLAE, the AE baseline, and the baselines the p
 this one graph with a different *bottleneck* layer between encoder and decoder: `LatentQuantization`
 for QLAE (paper section 3), none for AE, a Gaussian posterior for the VAE family, a vector quantizer for
 VQ-VAE. A bottleneck adds its own loss terms with `add_loss`; the reconstruction loss is the per-pixel
-binary cross-entropy of the logits; the optimizer rule is `training.optimizers.build_optimizer`. So
+binary cross-entropy of the logits; the optimizer rule is `optimizers.build_optimizer`; each model's defaults are in `models.catalogue`. So
 every model trains through the same `model.fit`.
 
 The returned model has sub-models named `encoder` and `decoder` and, when there is one, a bottleneck
@@ -24,21 +24,16 @@ from keras_latentquant.layers import LatentQuantization
 from keras_latentquant.models.decoders import build_decoder
 from keras_latentquant.models.encoders import build_encoder
 from keras_latentquant.models.losses import ImageBinaryCrossentropy
-from keras_latentquant.training.optimizers import build_optimizer
+from keras_latentquant.optimizers import build_optimizer
 
 __all__ = [
     "build_autoencoder",
-    "build_qlae",
-    "build_ae",
+    "compile_autoencoder",
     "decoder_latents",
     "encode",
     "get_bottleneck",
     "get_quantizer",
-    "DEFAULT_WEIGHT_DECAY",
 ]
-
-# Paper defaults per model: QLAE relies on strong decoupled weight decay, the AE baseline has none.
-DEFAULT_WEIGHT_DECAY = {"qlae": 0.1, "ae": 0.0}
 
 
 def build_autoencoder(
@@ -47,14 +42,9 @@ def build_autoencoder(
     num_latents: int = 10,
     encoder_output_dim: int | None = None,
     architecture: str = "paper",
-    learning_rate: float = 1e-3,
-    weight_decay: float = 0.0,
-    clip_value: float | None = 1.0,
-    compile: bool = True,
-    jit_compile: bool | str = False,
     name: str = "autoencoder",
 ) -> keras.Model:
-    """Builds (and by default compiles) `image -> encoder -> bottleneck -> decoder -> pixel logits`.
+    """Builds `image -> encoder -> bottleneck -> decoder -> pixel logits` (uncompiled; `compile_autoencoder`).
 
     Args:
         bottleneck: a layer from encoder outputs to the `num_latents` latents the decoder reads, adding
@@ -64,11 +54,6 @@ def build_autoencoder(
         encoder_output_dim: width of the encoder's head (default `num_latents`; `2 * num_latents` for a
             Gaussian posterior's means and log-variances).
         architecture: `"paper"`, `"paper_small"` or `"fast"` encoder/decoder (see `build_encoder`).
-        learning_rate: Adam learning rate (paper 1e-3).
-        weight_decay: decoupled weight decay on kernels (not biases or codebooks).
-        clip_value: element-wise gradient clipping (paper 1.0).
-        compile: compile with the optimizer rule and the per-pixel BCE loss.
-        jit_compile: passed to `Model.compile`.
         name: model name.
 
     Returns:
@@ -84,103 +69,35 @@ def build_autoencoder(
     images = keras.Input(tuple(image_shape), name="image")
     encoded = encoder(images)
     latents = bottleneck(encoded) if bottleneck is not None else encoded
-    model = keras.Model(images, decoder(latents), name=name)
-    if compile:
-        model.compile(
-            optimizer=build_optimizer(learning_rate=learning_rate, weight_decay=weight_decay, clip_value=clip_value),
-            loss=ImageBinaryCrossentropy(),
-            jit_compile=jit_compile,
-        )
-    return model
+    return keras.Model(images, decoder(latents), name=name)
 
 
-def build_qlae(
-    image_shape: Sequence[int] = (64, 64, 1),
-    num_latents: int = 10,
-    num_values: int | Sequence[int] = 10,
-    architecture: str = "paper",
-    value_range: Sequence[float] = (-0.5, 0.5),
-    learnable_codebook: bool = True,
-    quantization_weight: float = 0.01,
-    commitment_weight: float = 0.01,
-    learning_rate: float = 1e-3,
-    weight_decay: float = DEFAULT_WEIGHT_DECAY["qlae"],
+def compile_autoencoder(
+    model: keras.Model,
+    learning_rate: float,
+    weight_decay: float,
     clip_value: float | None = 1.0,
-    compile: bool = True,
     jit_compile: bool | str = False,
-    name: str = "qlae",
 ) -> keras.Model:
-    """Builds (and by default compiles) a quantized-latent autoencoder.
+    """Compiles an autoencoder with the paper's optimizer rule (`optimizers.build_optimizer`) and the
+    per-pixel binary cross-entropy of its logits.
 
     Args:
-        image_shape: `(height, width, channels)` of the images, pixel values in [0, 1].
-        num_latents: number of latent dimensions `d` (paper: twice the number of factors).
-        num_values: codebook values per dimension (int or one per dimension; paper: 10).
-        architecture: `"paper"`, `"paper_small"` or `"fast"` encoder/decoder (see `build_encoder`).
-        value_range: range of the evenly spaced initial codebook values.
-        learnable_codebook: False freezes the codebook at its initial grid.
-        quantization_weight: weight of the codebook loss (paper 0.01).
-        commitment_weight: weight of the commitment loss (paper 0.01).
-        learning_rate: Adam learning rate (paper 1e-3).
-        weight_decay: decoupled weight decay on kernels (paper 0.1 for QLAE).
-        clip_value: element-wise gradient clipping (paper 1.0).
-        compile: compile with the optimizer rule and the per-pixel BCE loss.
-        jit_compile: passed to `Model.compile`.
-        name: model name.
-
-    Returns:
-        A functional `keras.Model` from images to pixel logits.
-
-    Example:
-
-    >>> model = build_qlae(num_latents=10, architecture="fast")
-    >>> model.fit(images, images, batch_size=64, epochs=1)
-    """
-    quantizer = LatentQuantization(
-        num_values=num_values,
-        value_range=value_range,
-        learnable_codebook=learnable_codebook,
-        quantization_weight=quantization_weight,
-        commitment_weight=commitment_weight,
-        name="latent_quantization",
-    )
-    return build_autoencoder(
-        quantizer, image_shape, num_latents, architecture=architecture, learning_rate=learning_rate,
-        weight_decay=weight_decay, clip_value=clip_value, compile=compile, jit_compile=jit_compile, name=name,
-    )
-
-
-def build_ae(
-    image_shape: Sequence[int] = (64, 64, 1),
-    num_latents: int = 10,
-    architecture: str = "paper",
-    learning_rate: float = 1e-3,
-    weight_decay: float = DEFAULT_WEIGHT_DECAY["ae"],
-    clip_value: float | None = 1.0,
-    compile: bool = True,
-    jit_compile: bool | str = False,
-    name: str = "ae",
-) -> keras.Model:
-    """Builds (and by default compiles) the plain autoencoder baseline: QLAE without the quantizer.
-
-    Args:
-        image_shape: `(height, width, channels)` of the images, pixel values in [0, 1].
-        num_latents: number of continuous latent dimensions.
-        architecture: `"paper"`, `"paper_small"` or `"fast"` encoder/decoder.
+        model: from `build_autoencoder`.
         learning_rate: Adam learning rate.
-        weight_decay: decoupled weight decay on kernels (default 0: the AE baseline).
-        clip_value: element-wise gradient clipping.
-        compile: compile with the optimizer rule and the per-pixel BCE loss.
+        weight_decay: decoupled weight decay on kernels (not biases or codebooks).
+        clip_value: element-wise gradient clipping of the decayed group (the reference's 1.0).
         jit_compile: passed to `Model.compile`.
-        name: model name.
 
     Returns:
-        A functional `keras.Model` from images to pixel logits.
+        `model`, compiled.
     """
-    return build_autoencoder(
-        None, image_shape, num_latents, architecture=architecture, learning_rate=learning_rate,
-        weight_decay=weight_decay, clip_value=clip_value, compile=compile, jit_compile=jit_compile, name=name,
+    model.compile(
+        optimizer=build_optimizer(learning_rate=learning_rate, weight_decay=weight_decay, clip_value=clip_value),
+        loss=ImageBinaryCrossentropy(),
+        jit_compile=jit_compile,
     )
+    return model
 
 
 def get_bottleneck(model: keras.Model) -> keras.layers.Layer | None:

@@ -27,7 +27,7 @@ unrolled when the step is traced (a fixed count, so the graph is static): a `tf.
 `optimizer.apply` would call `merge_call` inside control flow, which `MirroredStrategy` refuses.
 
 Optimizers: Adam lr 2e-4, beta1 0, beta2 0.9, one for the critic (and the codebook), one for the
-generator, each computing the reference's optax chain (`training.optimizers.DecoupledWeightDecayAdam`:
+generator, each computing the reference's optax chain (`optimizers.DecoupledWeightDecayAdam`:
 epsilon after bias correction; element-wise clipping at 1.0 and decoupled weight decay, 1e-3 for
 QLInfoGAN and 0 for InfoWGAN-GP, on every weight except biases, instance-norm offsets and the codebook).
 
@@ -60,22 +60,18 @@ import tensorflow as tf
 from keras_latentquant.layers import LatentQuantization
 from keras_latentquant.models.decoders import build_decoder
 from keras_latentquant.models.encoders import build_encoder
-from keras_latentquant.training.optimizers import build_optimizer
+from keras_latentquant.optimizers import build_optimizer
 
 __all__ = [
     "InfoGAN",
     "build_infogan",
-    "build_qlinfogan",
-    "build_infowgan_gp",
+    "compile_infogan",
     "build_generator",
     "build_gan_optimizer",
     "gradient_penalty",
-    "GAN_MODELS",
     "PRIORS",
 ]
 
-#: Registered GAN names (the trainer's `--model`) and their default decoupled weight decay (paper.md).
-GAN_MODELS = {"qlinfogan": 1e-3, "infowgan_gp": 0.0}
 PRIORS = ("uniform", "normal")
 
 
@@ -90,7 +86,7 @@ def build_generator(latent_dim=10, image_shape=(64, 64, 1), architecture="paper"
 
 
 def build_gan_optimizer(
-    learning_rate: float = 2e-4, beta_1: float = 0.0, beta_2: float = 0.9, weight_decay: float = 0.0
+    learning_rate: float, beta_1: float, beta_2: float, weight_decay: float
 ) -> keras.optimizers.Optimizer:
     """The reference's GAN optimizer: Adam(2e-4, 0, 0.9); clipping at 1.0 and decoupled weight decay on the
     decayed group (kernels, norm scales, the learned constant), plain Adam on biases and the codebook."""
@@ -247,7 +243,8 @@ class InfoGAN(keras.Model):
 
     # ------------------------------------------------------------------ compile / save
     def compile(self, critic_optimizer=None, generator_optimizer=None, jit_compile=False, **kwargs):
-        """Sets both optimizers (default: `build_gan_optimizer()` each) and builds their state.
+        """Sets both optimizers and builds their state (`compile_infogan` passes the reference's, with the
+        model's defaults from `models.catalogue`).
 
         Args:
             critic_optimizer: optimizer of the critic/encoder and codebook (becomes `model.optimizer`).
@@ -260,8 +257,13 @@ class InfoGAN(keras.Model):
                 "InfoGAN.compile takes critic_optimizer and generator_optimizer; its losses are fixed "
                 "by the model (WGAN-GP, latent regression, quantizer losses)."
             )
-        critic_optimizer = keras.optimizers.get(critic_optimizer or build_gan_optimizer())
-        generator_optimizer = keras.optimizers.get(generator_optimizer or build_gan_optimizer())
+        if critic_optimizer is None or generator_optimizer is None:
+            raise ValueError(
+                "InfoGAN.compile needs critic_optimizer and generator_optimizer (e.g. two build_gan_optimizer(...) "
+                "instances); models.catalogue.build_model compiles with the model's defaults."
+            )
+        critic_optimizer = keras.optimizers.get(critic_optimizer)
+        generator_optimizer = keras.optimizers.get(generator_optimizer)
         if critic_optimizer is generator_optimizer:
             raise ValueError("critic_optimizer and generator_optimizer must be two optimizer instances.")
         super().compile(optimizer=critic_optimizer, jit_compile=jit_compile, **kwargs)
@@ -529,7 +531,7 @@ class InfoGAN(keras.Model):
 
 
 def build_infogan(
-    name: str = "qlinfogan",
+    quantized: bool,
     image_shape: Sequence[int] = (64, 64, 1),
     num_latents: int = 10,
     architecture: str = "paper",
@@ -541,18 +543,14 @@ def build_infogan(
     gradient_penalty_weight: float = 10.0,
     latent_regression_weight: float = 200.0,
     prior: str = "uniform",
-    learning_rate: float = 2e-4,
-    beta_1: float = 0.0,
-    beta_2: float = 0.9,
-    weight_decay: float | None = None,
     seed: int | None = None,
-    compile: bool = True,
-    jit_compile: bool = False,
+    name: str = "infogan",
 ) -> InfoGAN:
-    """Builds (and by default compiles) a QLInfoGAN (`name="qlinfogan"`) or InfoWGAN-GP (`"infowgan_gp"`).
+    """Builds an uncompiled QLInfoGAN (`quantized=True`) or InfoWGAN-GP (`compile_infogan` compiles it;
+    `models.catalogue` holds each model's defaults).
 
     Args:
-        name: `qlinfogan` or `infowgan_gp`.
+        quantized: a quantized latent grid and estimate (QLInfoGAN), or a continuous prior (InfoWGAN-GP).
         image_shape: `(height, width, channels)`, pixel values in [0, 1].
         num_latents: latent dimensions `d` (paper: twice the number of factors).
         architecture: `"paper"`, `"paper_small"` or `"fast"` generator (style decoder) and critic (encoder).
@@ -562,46 +560,40 @@ def build_infogan(
         gradient_penalty_weight: WGAN-GP weight (paper 10).
         latent_regression_weight: latent regression weight (paper 200).
         prior: InfoWGAN-GP's prior, `uniform` or `normal`.
-        learning_rate, beta_1, beta_2: Adam's (paper 2e-4, 0, 0.9), for both optimizers.
-        weight_decay: decoupled weight decay of both networks; None: 1e-3 for qlinfogan, 0 for infowgan_gp.
         seed: seed of the latent and mixing draws.
-        compile: compile with both optimizers.
-        jit_compile: compile the train step with XLA.
+        name: model name.
 
     Returns:
-        An `InfoGAN` named `name`.
+        An uncompiled `InfoGAN`.
     """
-    if name not in GAN_MODELS:
-        raise ValueError(f"Unknown GAN {name!r}; registered GANs: {', '.join(GAN_MODELS)}.")
     generator = build_generator(num_latents, image_shape, architecture)
     critic = build_encoder(image_shape, latent_dim=num_latents, output_dim=num_latents + 1,
                            architecture=architecture, name="critic")
     quantizer = None
-    if name == "qlinfogan":
+    if quantized:
         quantizer = LatentQuantization(
             num_values=num_values, value_range=value_range, quantization_weight=quantization_weight,
             commitment_weight=commitment_weight, name="latent_quantization",
         )
-    model = InfoGAN(
+    return InfoGAN(
         generator, critic, quantizer, critic_steps=critic_steps, gradient_penalty_weight=gradient_penalty_weight,
         latent_regression_weight=latent_regression_weight, prior=prior, prior_range=value_range, seed=seed,
         name=name,
     )
-    if compile:
-        decay = GAN_MODELS[name] if weight_decay is None else weight_decay
-        model.compile(
-            critic_optimizer=build_gan_optimizer(learning_rate, beta_1, beta_2, decay),
-            generator_optimizer=build_gan_optimizer(learning_rate, beta_1, beta_2, decay),
-            jit_compile=jit_compile,
-        )
+
+
+def compile_infogan(
+    model: InfoGAN,
+    learning_rate: float,
+    beta_1: float,
+    beta_2: float,
+    weight_decay: float,
+    jit_compile: bool = False,
+) -> InfoGAN:
+    """Compiles a GAN with the reference's optimizer for each network (`build_gan_optimizer`)."""
+    model.compile(
+        critic_optimizer=build_gan_optimizer(learning_rate, beta_1, beta_2, weight_decay),
+        generator_optimizer=build_gan_optimizer(learning_rate, beta_1, beta_2, weight_decay),
+        jit_compile=jit_compile,
+    )
     return model
-
-
-def build_qlinfogan(image_shape=(64, 64, 1), num_latents=10, architecture="paper", **kwargs) -> InfoGAN:
-    """`build_infogan("qlinfogan", ...)`: quantized latent grid, weight decay 1e-3."""
-    return build_infogan("qlinfogan", image_shape, num_latents, architecture, **kwargs)
-
-
-def build_infowgan_gp(image_shape=(64, 64, 1), num_latents=10, architecture="paper", **kwargs) -> InfoGAN:
-    """`build_infogan("infowgan_gp", ...)`: continuous uniform prior, no weight decay."""
-    return build_infogan("infowgan_gp", image_shape, num_latents, architecture, **kwargs)

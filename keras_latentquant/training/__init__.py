@@ -1,9 +1,8 @@
-"""Shared training core: optimizer rule, config, callbacks, evaluation and the `train` entry point."""
+"""Training: the run config, callbacks, evaluation and the one `train(config)` entry point for every model."""
 
 from keras_latentquant.training.config import TrainConfig
-from keras_latentquant.training.optimizers import DecoupledWeightDecayAdam, build_optimizer
 
-__all__ = ["TrainConfig", "DecoupledWeightDecayAdam", "build_optimizer", "train"]
+__all__ = ["TrainConfig", "train"]
 
 
 def train(config):

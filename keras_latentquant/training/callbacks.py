@@ -7,13 +7,12 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 
 import keras
 import numpy as np
 
-from keras_latentquant.model_files import atomic_path
+from keras_latentquant.model_files import atomic_path, write_text_atomic
 from keras_latentquant.training.evaluation import evaluate_model
 
 __all__ = [
@@ -83,7 +82,7 @@ class DisentanglementEvaluation(keras.callbacks.Callback):
             lines = [line for line in handle if line.strip()]
         kept = [line for line in lines if json.loads(line)["step"] <= step]
         if len(kept) != len(lines):
-            _write_atomic(self.log_path, "".join(kept))
+            write_text_atomic(self.log_path, "".join(kept))
 
 
 class GANSnapshots(keras.callbacks.Callback):
@@ -178,15 +177,6 @@ class GANSnapshots(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.write((epoch + 1) * self.steps_per_epoch)
-
-
-def _write_atomic(path: str, text: str) -> None:
-    # Write a temporary file in the same folder, then rename it: a kill leaves the old file or the new one.
-    with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(os.path.abspath(path)), delete=False,
-                                     suffix=".tmp", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(handle.name, 0o644)  # NamedTemporaryFile makes it owner-only
-    os.replace(handle.name, path)
 
 
 def _global_step(callback, epoch: int, batch: int) -> int:
@@ -367,7 +357,7 @@ class TrainingBackup(keras.callbacks.Callback):
             np.savez(handle, num_seed_generators=len(arrays) - len(metric_values),
                      num_metric_variables=len(metric_values), **arrays)
         state = {"step": step, "weights": weights, "extra": extra, "history": self.history}
-        _write_atomic(os.path.join(self.backup_dir, self.STATE_FILE), json.dumps(state, indent=1))
+        write_text_atomic(os.path.join(self.backup_dir, self.STATE_FILE), json.dumps(state, indent=1))
         self.last_step = step
         for path in glob.glob(os.path.join(self.backup_dir, "*")):  # older backups, half-written files
             if os.path.basename(path) not in (weights, extra, self.STATE_FILE):

@@ -21,6 +21,7 @@ import numpy as np
 
 from keras_latentquant.metrics import compute_infomec, psnr
 from keras_latentquant.models.autoencoders import encode
+from keras_latentquant.models.catalogue import MODELS
 
 __all__ = [
     "evaluate_model", "evaluate_autoencoder", "reconstruct", "METRICS", "default_metrics", "is_autoencoder",
@@ -89,7 +90,10 @@ def reconstruct(model: keras.Model, images: np.ndarray, batch_size: int = 256, v
 
 
 def is_autoencoder(model: keras.Model) -> bool:
-    """True for an autoencoder (images -> reconstruction logits), False for a GAN with `encode_images`."""
+    """True for an autoencoder (images -> reconstruction logits), False for a GAN: the catalogue's family of a
+    catalogued model (by its name), else whether it has a GAN's `encode_images`."""
+    if model.name in MODELS:
+        return MODELS[model.name].family == "autoencoder"
     return not hasattr(model, "encode_images")
 
 

@@ -8,9 +8,7 @@ every model.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import tempfile
 import time
 import typing
 
@@ -21,16 +19,21 @@ import tensorflow as tf
 from keras_latentquant import plotting
 from keras_latentquant.datasets import get_dataset_spec
 from keras_latentquant.datasets.pipeline import get_builder, load_arrays, load_dataset
-from keras_latentquant.model_files import apply_default_permissions, atomic_path, check_resumable_run
+from keras_latentquant.model_files import atomic_path, check_resumable_run, write_json_atomic
 from keras_latentquant.models.autoencoders import (
     decoder_latents,
     get_bottleneck,
     get_quantizer,
 )
-from keras_latentquant.models.registry import OPTION_DEFAULTS
-from keras_latentquant.models.registry import build_model as registry_build_model
-from keras_latentquant.training.callbacks import DisentanglementEvaluation, StopOnNonFiniteLoss, TrainingBackup
-from keras_latentquant.training.config import TrainConfig, with_reference_defaults
+from keras_latentquant.models.catalogue import ModelEntry, get_model
+from keras_latentquant.training.callbacks import (
+    DisentanglementEvaluation,
+    GANSnapshots,
+    StopOnNonFiniteLoss,
+    TrainingBackup,
+    format_scores,
+)
+from keras_latentquant.training.config import TrainConfig, upgrade_saved_config
 from keras_latentquant.training.distributed import (
     for_this_worker,
     patch_for_multi_worker,
@@ -41,6 +44,14 @@ from keras_latentquant.training.distributed import (
 from keras_latentquant.training.evaluation import evaluate_model, reconstruct
 
 __all__ = ["train", "make_strategy", "build_model", "save_traversals", "load_run_data", "run_callbacks", "fit_and_evaluate", "RunData"]
+
+
+def build_model(config: TrainConfig, image_shape, num_latents: int, dataset_size: int | None = None) -> keras.Model:
+    """The compiled model a resolved config asks for (`models.catalogue`)."""
+    entry = get_model(config.model)
+    model = entry.build(image_shape, num_latents, config.architecture, config.options, dataset_size=dataset_size,
+                        seed=config.seed)
+    return entry.compile(model, config.options, config.learning_rate, config.jit_compile)
 
 
 def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
@@ -80,32 +91,6 @@ def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
     raise ValueError(f"Unknown strategy {name!r}; valid: default, mirrored, multi_worker, tpu.")
 
 
-def build_model(config: TrainConfig, image_shape, num_latents: int, dataset_size: int | None = None) -> keras.Model:
-    """The compiled model a config asks for (see `keras_latentquant.models.registry`)."""
-    options = {name: getattr(config, name) for name in OPTION_DEFAULTS if hasattr(config, name)}
-    options["dataset_size"] = dataset_size
-    return registry_build_model(
-        config.model,
-        image_shape=image_shape,
-        num_latents=num_latents,
-        architecture=config.architecture,
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        jit_compile=config.jit_compile,
-        **options,
-    )
-
-
-def write_json_atomic(path: str, payload) -> None:
-    # Write to a temporary file in the same folder, then rename: a reader never sees half a file.
-    folder = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2)
-        temporary = handle.name
-    apply_default_permissions(temporary)  # NamedTemporaryFile makes it owner-only
-    os.replace(temporary, path)
-
-
 @dataclasses.dataclass
 class RunData:
     """A run's data: the repeated, shuffled training pipeline and the held-out arrays."""
@@ -119,11 +104,12 @@ class RunData:
     train_from: typing.Callable[[int], tf.data.Dataset] | None = None
 
 
-def load_run_data(config, mode: str, batch_size: int) -> RunData:
-    """Training pipeline (`train[:-eval_samples]`) and held-out arrays (`train[-eval_samples:]`) of a run.
+def load_run_data(config: TrainConfig, mode: str, batch_size: int) -> RunData:
+    """Training pipeline (`train[:-eval_samples]`) and held-out arrays (`train[-eval_samples:]`) of a run,
+    from one prepared builder.
 
     Args:
-        config: a `TrainConfig` or `InfoGANConfig` (dataset, dataset_config, data_dir, eval_samples, seed).
+        config: the run's config (dataset, dataset_config, data_dir, eval_samples, seed).
         mode: `load_dataset` mode (`autoencoder` for `(image, image)`, `images` for the GANs).
         batch_size: batch size of the training pipeline.
     """
@@ -142,15 +128,13 @@ def load_run_data(config, mode: str, batch_size: int) -> RunData:
         # second `fit`) must not reuse one. skip() still reads the skipped batches (cost: measured about
         # 0.1 ms per tiny cached batch of 16 on CPU; it grows with batch size).
         dataset = load_dataset(
-            config.dataset, builder.builder_config.name, split=f"train[:-{config.eval_samples}]",
-            data_dir=config.data_dir, mode=mode, batch_size=batch_size, shuffle=True, repeat=True, seed=config.seed,
+            config.dataset, split=f"train[:-{config.eval_samples}]", mode=mode, batch_size=batch_size,
+            shuffle=True, repeat=True, seed=config.seed, builder=builder,
         )
         return dataset.skip(step) if step else dataset
 
     train = train_from(0)
-    eval_images, eval_factors = load_arrays(
-        config.dataset, builder.builder_config.name, split=f"train[-{config.eval_samples}:]", data_dir=config.data_dir
-    )
+    eval_images, eval_factors = load_arrays(config.dataset, split=f"train[-{config.eval_samples}:]", builder=builder)
     print(
         f"data: {config.dataset}/{builder.builder_config.name}: {total - config.eval_samples} training, "
         f"{len(eval_images)} held-out examples ({time.time() - start:.1f} s)",
@@ -325,18 +309,25 @@ def save_traversals(model: keras.Model, image: np.ndarray, path: str, num_steps:
 
 
 def train(config: TrainConfig) -> dict:
-    """Trains the model a config describes and writes its outputs.
+    """Trains the model a config describes (any catalogued model) and writes its outputs.
 
-    Writes into `config.output_dir`: `config.json`; `logs/` (TensorBoard); `backup/` (`TrainingBackup`,
-    every `backup_interval` steps and every evaluation: rerunning the same command resumes there, see below); `checkpoints/latest.keras` (every eval interval);
-    `evaluations.jsonl`; and at the end `model.keras`, `metrics.json`, `reconstructions.png` and
-    `traversals.png` (each written to a temporary name, then renamed). Nothing is written before the
-    config, the data and the model have been checked, so bad input leaves no output folder behind.
+    Writes into `config.output_dir`: `config.json` (the resolved config: every option's value); `logs/`
+    (TensorBoard); `backup/` (`TrainingBackup`, every `backup_interval` steps and every evaluation: rerunning
+    the same command resumes there, see below); `checkpoints/latest.keras` (every eval interval);
+    `evaluations.jsonl`; and at the end `model.keras` and `metrics.json`, plus per family: an autoencoder's
+    `reconstructions.png` and `traversals.png`; a GAN's `generator.keras` (latent -> image, a plain functional
+    model), `samples.png`, `traversals.png` and `images/step_*_{samples,traversals}.png` at every evaluation
+    (also in TensorBoard). Final files are written to a temporary name, then renamed. Nothing is written
+    before the config, the data and the model have been checked, so bad input leaves no output folder behind.
+
+    Data: an autoencoder reads `(image, image)` batches of `batch_size`; a GAN reads `critic_steps` slices of
+    `batch_size` real images per step (`batch_size` must divide among the replicas).
 
     Resuming: a folder that already holds a run (`config.json`) is resumed only with the same config, up
     to `model_files.RESUME_MAY_DIFFER` (output_dir, verbose, strategy, tpu, jit_compile, data_dir, backup_interval, and
     `steps`, which may grow to continue training but not shrink); any other difference raises ValueError
-    naming the fields, since the backup's weights belong to the other config.
+    naming the fields, since the backup's weights belong to the other config. A folder written before the
+    model catalogue (config layout 1) is read through `config.upgrade_saved_config`.
 
     Exact resumption: a run killed at any point (even SIGKILL during a backup) and rerun with the same
     command restores weights, optimizer state, SeedGenerator states and the epoch's metric sums from its
@@ -362,41 +353,90 @@ def train(config: TrainConfig) -> dict:
     """
     # Everything that can fail on bad input (config, an existing run with other flags, data, model) runs
     # before anything is written, so a bad flag or missing dataset leaves no half-made output folder.
-    # Unset dataset-dependent options take the reference's per-dataset values before anything is compared
+    # Unset options take the reference's per-dataset values (else the model's) before anything is compared
     # or saved, so config.json records the values the run uses.
-    config = with_reference_defaults(config.validate())
+    config = config.resolved()
+    entry = get_model(config.model)
+    gan = entry.family == "gan"
     # First TF work of the run: MultiWorkerMirroredStrategy must exist before any other TF op.
     strategy = make_strategy(config.strategy, config.tpu)
     # Multi-worker: only the chief writes into output_dir; the others into output_dir/.workers/<task>.
     run_output_dir, config = config.output_dir, for_this_worker(config)
-    check_resumable_run(config.output_dir, dataclasses.asdict(config))
+    check_resumable_run(config.output_dir, dataclasses.asdict(config), upgrade=upgrade_saved_config)
     spec = get_dataset_spec(config.dataset)
     num_latents = config.num_latents or 2 * spec.num_factors
+    replicas = strategy.num_replicas_in_sync
+    if gan and config.batch_size % replicas:
+        raise ValueError(
+            f"batch_size ({config.batch_size}) must be divisible by the {replicas} replicas, so every replica's "
+            "critic slice has the same size."
+        )
     keras.utils.set_random_seed(config.seed)
 
-    data = load_run_data(config, mode="autoencoder", batch_size=config.batch_size)
-    builder, total = data.builder, data.total
+    # A GAN's training step reads critic_steps slices of batch_size real images.
+    examples_per_step = config.batch_size * (config.options["critic_steps"] if gan else 1)
+    data = load_run_data(config, mode="images" if gan else "autoencoder", batch_size=examples_per_step)
     eval_images, eval_factors = data.eval_images, data.eval_factors
 
     with strategy.scope():
-        model = build_model(config, spec.image_shape, num_latents, dataset_size=total - config.eval_samples)
+        model = build_model(config, spec.image_shape, num_latents, dataset_size=data.total - config.eval_samples)
     patch_for_multi_worker(model)  # Keras 3.15 fit/predict under MultiWorkerMirroredStrategy (distributed.py)
     os.makedirs(config.output_dir, exist_ok=True)
     write_json_atomic(os.path.join(config.output_dir, "config.json"), dataclasses.asdict(config))
-    evaluation, callbacks = run_callbacks(config, eval_images, eval_factors)
-
-    print(
-        f"model: {config.model} ({config.architecture}), {num_latents} latents, "
-        f"{model.count_params():,} parameters; {config.steps} steps of batch {config.batch_size} "
-        f"on {strategy.num_replicas_in_sync} replica(s)",
-        flush=True,
-    )
+    snapshots = None
+    if gan:
+        snapshots = GANSnapshots(
+            config.output_dir, config.eval_interval, num_samples=config.options["num_samples_shown"],
+            seed=config.seed, log_dir=os.path.join(config.output_dir, "logs"),
+        )
+    evaluation, callbacks = run_callbacks(config, eval_images, eval_factors, extra=[snapshots] if gan else [])
+    print(f"model: {config.model} ({config.architecture}), {num_latents} latents, {_describe(model, config, entry)} "
+          f"on {replicas} replica(s)", flush=True)
     # A function of the start step, so that a resumed run reads the batches an uninterrupted one would.
-    resumable_data = lambda step: shard_by_data(data.train_from(step))  # noqa: E731
+    resumable_data = lambda step: shard_by_data(data.train_from(step))  # noqa: E731  (workers split each batch)
     history, train_seconds, final = fit_and_evaluate(model, config, resumable_data, callbacks, evaluation)
     # Final files go to a temporary name, then are renamed: never seen half-written.
     with atomic_path(os.path.join(config.output_dir, "model.keras")) as temporary:
         model.save(temporary)
+    metrics = {
+        "model": config.model,
+        "dataset": f"{config.dataset}/{data.builder.builder_config.name}",
+        "steps": config.steps,
+        "num_latents": num_latents,
+        "train_seconds": round(train_seconds, 1),
+        "final": final,
+        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "factor_names": list(spec.factor_names),
+    }
+    if gan:
+        files = _write_gan_outputs(model, config, snapshots, metrics)
+        print(f"\nfinal ({config.steps} steps, {len(eval_images)} held-out samples, {final['latents']} latents): "
+              f"{format_scores(final)}")
+    else:
+        files = _write_autoencoder_outputs(model, config, eval_images, final, metrics)
+        print(
+            "\nfinal ({steps} steps, {n} held-out samples): InfoM {infom:.3f}  InfoE {infoe:.3f}  "
+            "InfoC {infoc:.3f}  PSNR {psnr:.2f} dB".format(steps=config.steps, n=len(eval_images), **final)
+        )
+    write_json_atomic(os.path.join(config.output_dir, "metrics.json"), metrics)
+    print(f"outputs in {config.output_dir}: metrics.json, model.keras, {', '.join(files)}")
+    remove_worker_output_dir(run_output_dir)  # a non-chief worker's copies; nothing on the chief
+    return metrics
+
+
+def _describe(model: keras.Model, config: TrainConfig, entry: ModelEntry) -> str:
+    """Parameters and what one step reads, for the run's first line."""
+    if entry.family == "gan":
+        return (
+            f"generator {model.generator.count_params():,} + critic {model.critic.count_params():,} parameters; "
+            f"{config.steps} steps of {config.options['critic_steps']} critic x {config.batch_size} images + 1 "
+            "generator update,"
+        )
+    return f"{model.count_params():,} parameters; {config.steps} steps of batch {config.batch_size}"
+
+
+def _write_autoencoder_outputs(model, config: TrainConfig, eval_images, final: dict, metrics: dict) -> list[str]:
+    """Held-out reconstructions and latent traversals; ARD-VAE's active axes into `metrics`."""
     shown = eval_images[:8]
     with atomic_path(os.path.join(config.output_dir, "reconstructions.png")) as temporary:
         plotting.save_reconstructions(
@@ -409,28 +449,21 @@ def train(config: TrainConfig) -> dict:
         latent_range = np.stack([decoder_inputs.min(0), decoder_inputs.max(0)])
     with atomic_path(os.path.join(config.output_dir, "traversals.png")) as temporary:
         save_traversals(model, eval_images[0], temporary, latent_range=latent_range)
-
-    metrics = {
-        "model": config.model,
-        "dataset": f"{config.dataset}/{builder.builder_config.name}",
-        "steps": config.steps,
-        "num_latents": num_latents,
-        "train_seconds": round(train_seconds, 1),
-        "final": final,
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
-        "factor_names": list(spec.factor_names),
-    }
     bottleneck = get_bottleneck(model)
     if hasattr(bottleneck, "active_axes"):
         # ARD-VAE: which latent axes its data-estimated prior kept switched on.
         active_axes = [bool(a) for a in keras.ops.convert_to_numpy(bottleneck.active_axes())]
         metrics["active_axes"] = active_axes
         print(f"active latent axes: {[j for j, on in enumerate(active_axes) if on]} of {len(active_axes)}")
-    write_json_atomic(os.path.join(config.output_dir, "metrics.json"), metrics)
-    print(
-        "\nfinal ({steps} steps, {n} held-out samples): InfoM {infom:.3f}  InfoE {infoe:.3f}  "
-        "InfoC {infoc:.3f}  PSNR {psnr:.2f} dB".format(steps=config.steps, n=len(eval_images), **final)
-    )
-    print(f"outputs in {config.output_dir}: metrics.json, model.keras, reconstructions.png, traversals.png")
-    remove_worker_output_dir(run_output_dir)  # a non-chief worker's copies; nothing on the chief
-    return metrics
+    return ["reconstructions.png", "traversals.png"]
+
+
+def _write_gan_outputs(model, config: TrainConfig, snapshots: GANSnapshots, metrics: dict) -> list[str]:
+    """The generator alone, the final sample and traversal grids; QLInfoGAN's codebook into `metrics`."""
+    with atomic_path(os.path.join(config.output_dir, "generator.keras")) as temporary:
+        model.generator.save(temporary)
+    paths = snapshots.write(config.steps)
+    if model.quantized:
+        metrics["codebook"] = np.round(keras.ops.convert_to_numpy(model.quantizer.codebook), 4).tolist()
+    return ["generator.keras", os.path.basename(paths["samples"]), os.path.basename(paths["traversals"]), "images/",
+            "logs/"]

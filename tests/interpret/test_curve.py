@@ -16,7 +16,7 @@ from keras_latentquant.interpret import (
 from keras_latentquant.layers import SpaceFillingVectorQuantization
 from keras_latentquant.metrics import nmi_matrix
 from keras_latentquant.models import build_ae, build_infowgan_gp, build_qlae, build_qlinfogan, encode
-from keras_latentquant.models.registry import build_model
+from keras_latentquant.models.catalogue import build_model
 
 
 def to_numpy(x):

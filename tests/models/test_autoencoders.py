@@ -8,7 +8,7 @@ import pytest
 
 from keras_latentquant.layers import LatentQuantization
 from keras_latentquant.models import ImageBinaryCrossentropy, build_ae, build_qlae, encode, get_quantizer
-from keras_latentquant.training.optimizers import DecoupledWeightDecayAdam
+from keras_latentquant.optimizers import DecoupledWeightDecayAdam
 
 
 def _blobs(count=64, seed=0):

@@ -19,16 +19,14 @@ from scipy import stats
 from keras_latentquant.datasets.pipeline import load_dataset
 from keras_latentquant.layers import LatentQuantization
 from keras_latentquant.models.encoders import build_encoder
+from keras_latentquant.models.catalogue import build_infowgan_gp, build_model, build_qlinfogan
 from keras_latentquant.models.infogan import (
     InfoGAN,
     build_gan_optimizer,
     build_generator,
-    build_infogan,
-    build_infowgan_gp,
-    build_qlinfogan,
     gradient_penalty,
 )
-from keras_latentquant.training.optimizers import (
+from keras_latentquant.optimizers import (
     DecoupledWeightDecayAdam,
     decayed_variables,
 )
@@ -49,7 +47,7 @@ def _build(name, **kwargs):
     kwargs.setdefault("seed", 7)
     if name == "qlinfogan":
         kwargs.setdefault("num_values", NUM_VALUES)
-    return build_infogan(name, IMAGE_SHAPE, num_latents=NUM_LATENTS, architecture="fast", **kwargs)
+    return build_model(name, IMAGE_SHAPE, num_latents=NUM_LATENTS, architecture="fast", **kwargs)
 
 
 def _images(count, seed=0, shape=IMAGE_SHAPE):
@@ -469,8 +467,8 @@ def test_mirrored_replicas_keep_identical_weights_under_weight_decay():
         generator, critic = _tiny_networks()
         model = InfoGAN(generator, critic, LatentQuantization(num_values=NUM_VALUES), critic_steps=CRITIC_STEPS, seed=0)
         model.compile(
-            critic_optimizer=build_gan_optimizer(weight_decay=1e-3),
-            generator_optimizer=build_gan_optimizer(weight_decay=1e-3),
+            critic_optimizer=build_gan_optimizer(2e-4, 0.0, 0.9, weight_decay=1e-3),
+            generator_optimizer=build_gan_optimizer(2e-4, 0.0, 0.9, weight_decay=1e-3),
         )
     model.fit(_one_batch(_images(2 * CRITIC_STEPS * SLICE, shape=TINY_IMAGE_SHAPE)), steps_per_epoch=1, verbose=0)
     for variable in model.trainable_variables:
@@ -596,23 +594,30 @@ def test_jit_compiled_fit_step():
 
 # ------------------------------------------------------------------------------------------------- errors
 def test_bad_constructor_arguments_name_the_problem():
-    """Each bad InfoGAN / build_infogan argument raises ValueError (TypeError for a wrong quantizer type) with
+    """Each bad InfoGAN / catalogue argument raises ValueError (TypeError for a wrong quantizer type) with
     a message naming the argument and the bad value."""
     generator = build_generator(NUM_LATENTS, IMAGE_SHAPE, "fast")
     critic = build_encoder(IMAGE_SHAPE, latent_dim=NUM_LATENTS, output_dim=NUM_LATENTS + 1, architecture="fast")
-    with pytest.raises(ValueError, match=r"critic_steps must be a positive integer; got 0"):
+    # Through the catalogue, its option checks name the model; InfoGAN itself checks the same things.
+    with pytest.raises(ValueError, match=r"critic_steps of 'qlinfogan' must be an integer >= 1; got 0"):
         _build("qlinfogan", critic_steps=0)
+    with pytest.raises(ValueError, match=r"critic_steps must be a positive integer; got 0"):
+        InfoGAN(generator, critic, critic_steps=0)
     with pytest.raises(ValueError, match=r"critic_steps.*True"):
         InfoGAN(generator, critic, critic_steps=True)
-    with pytest.raises(ValueError, match=r"gradient_penalty_weight must be a finite number >= 0; got -1"):
+    with pytest.raises(ValueError, match=r"gradient_penalty_weight of 'infowgan_gp' must be a number >= 0; got -1"):
         _build("infowgan_gp", gradient_penalty_weight=-1.0)
+    with pytest.raises(ValueError, match=r"gradient_penalty_weight must be a finite number >= 0; got -1"):
+        InfoGAN(generator, critic, gradient_penalty_weight=-1.0)
     with pytest.raises(ValueError, match=r"latent_regression_weight.*nan"):
         InfoGAN(generator, critic, latent_regression_weight=float("nan"))
-    with pytest.raises(ValueError, match=r"prior must be one of \('uniform', 'normal'\); got 'laplace'"):
+    with pytest.raises(ValueError, match=r"prior of 'infowgan_gp' must be one of \('uniform', 'normal'\); got 'laplace'"):
         _build("infowgan_gp", prior="laplace")
+    with pytest.raises(ValueError, match=r"prior must be one of \('uniform', 'normal'\); got 'laplace'"):
+        InfoGAN(generator, critic, prior="laplace")
     with pytest.raises(ValueError, match=r"prior_range .*low < high; got \(0.5, 0.5\)"):
         InfoGAN(generator, critic, prior_range=(0.5, 0.5))
-    with pytest.raises(ValueError, match=r"prior_range .*low < high; got \(1.0, -1.0\)"):
+    with pytest.raises(ValueError, match=r"value_range of 'infowgan_gp' must be two numbers \(low, high\) with low < high"):
         _build("infowgan_gp", value_range=(1.0, -1.0))
     narrow = build_encoder(IMAGE_SHAPE, latent_dim=NUM_LATENTS, output_dim=NUM_LATENTS, architecture="fast")
     with pytest.raises(ValueError, match=r"1 \+ latent_dim = 5 outputs .*got 4"):
@@ -623,8 +628,8 @@ def test_bad_constructor_arguments_name_the_problem():
         InfoGAN(generator, larger)
     with pytest.raises(TypeError, match=r"quantizer must be a LatentQuantization layer or None; got Dense"):
         InfoGAN(generator, critic, quantizer=keras.layers.Dense(4))
-    with pytest.raises(ValueError, match=r"Unknown GAN 'vaegan'; registered GANs: qlinfogan, infowgan_gp"):
-        build_infogan("vaegan", IMAGE_SHAPE, NUM_LATENTS, "fast")
+    with pytest.raises(ValueError, match=r"Unknown model .vaegan.. Registered models: qlae"):
+        build_model("vaegan", IMAGE_SHAPE, NUM_LATENTS, "fast")
 
 
 def test_bad_compile_and_fit_arguments_name_the_problem():
@@ -661,7 +666,8 @@ def test_fit_rejects_a_dynamic_batch_not_divisible_by_critic_steps():
     naming critic_steps (a ValueError, or an InvalidArgumentError from a run-time check inside the compiled
     step). Tiny dense networks: only the train step's input check matters here."""
     model = InfoGAN(*_tiny_networks(), critic_steps=CRITIC_STEPS, seed=0)
-    model.compile()
+    model.compile(critic_optimizer=build_gan_optimizer(2e-4, 0.0, 0.9, 0.0),
+                  generator_optimizer=build_gan_optimizer(2e-4, 0.0, 0.9, 0.0))
     dataset = tf.data.Dataset.from_tensor_slices(_images(7, shape=TINY_IMAGE_SHAPE)).batch(7)  # batch dim None
     assert dataset.element_spec.shape[0] is None
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match=r"multiple of critic_steps"):

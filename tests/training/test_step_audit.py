@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_latentquant.models.infogan import build_infowgan_gp, build_qlinfogan
-from keras_latentquant.models.registry import build_model
+from keras_latentquant.models.catalogue import build_infowgan_gp, build_qlinfogan
+from keras_latentquant.models.catalogue import build_model
 from keras_latentquant.layers import LatentQuantization
 from keras_latentquant.training.step_audit import (
     HOST_OPS, host_ops, profile_train_step, scope_seconds, train_step_op_counts,

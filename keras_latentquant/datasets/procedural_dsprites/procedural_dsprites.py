@@ -22,123 +22,23 @@ flat grid index.
 
 from __future__ import annotations
 
-import dataclasses
-
-import numpy as np
 import tensorflow_datasets as tfds
 
-from keras_latentquant.datasets import dsprites_render
-
-# Images rendered (and held in memory) at once while generating; bounds memory for `full`.
-_GENERATION_CHUNK = 4096
+from keras_latentquant.datasets import dsprites_render, procedural
 
 
-@dataclasses.dataclass(eq=False, kw_only=True)
-class ProceduralDspritesConfig(tfds.core.BuilderConfig):
-    """Which grid points a `procedural_dsprites` config holds.
+class ProceduralDspritesConfig(procedural.ProceduralConfig):
+    """Which grid points a `procedural_dsprites` config holds; see `procedural.ProceduralConfig`."""
 
-    Args:
-        name: config name.
-        num_examples: how many grid points to draw uniformly without replacement; `None` keeps the
-            whole grid in grid order.
-        seed: seed of the permutation the sampled grid points are taken from (unused for the
-            whole grid).
-        description: human description, shown by TFDS.
-    """
-
-    num_examples: int | None = None
-    seed: int = 0
+    NUM_IMAGES = dsprites_render.NUM_IMAGES
 
 
-def selected_flat_indices(config: ProceduralDspritesConfig) -> np.ndarray:
-    """The flat grid indices a config holds, in the order they are generated.
-
-    Args:
-        config: a `ProceduralDspritesConfig`.
-
-    Returns:
-        int64 array of flat grid indices: `arange(737280)` for the whole grid, otherwise the first
-        `config.num_examples` entries of a permutation of the grid seeded with `config.seed`.
-    """
-    if config.num_examples is None:
-        return np.arange(dsprites_render.NUM_IMAGES, dtype=np.int64)
-    if not 0 < config.num_examples <= dsprites_render.NUM_IMAGES:
-        raise ValueError(
-            f"num_examples must lie in [1, {dsprites_render.NUM_IMAGES}], got {config.num_examples}."
-        )
-    permutation = np.random.default_rng(config.seed).permutation(dsprites_render.NUM_IMAGES)
-    return permutation[: config.num_examples].astype(np.int64)
-
-
-class ProceduralDsprites(tfds.core.GeneratorBasedBuilder):
+class ProceduralDsprites(procedural.ProceduralBuilder):
     """dSprites drawn procedurally on the original factor grid; see the module docstring."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
-    BUILDER_CONFIGS = [
-        ProceduralDspritesConfig(
-            name="full",
-            num_examples=None,
-            description="The whole factor grid (737,280 images) in grid order.",
-        ),
-        ProceduralDspritesConfig(
-            name="sample_50k",
-            num_examples=50_000,
-            seed=0,
-            description="50,000 grid points drawn uniformly without replacement.",
-        ),
-        ProceduralDspritesConfig(
-            name="sample_10k",
-            num_examples=10_000,
-            seed=0,
-            description="10,000 grid points drawn uniformly without replacement.",
-        ),
-        ProceduralDspritesConfig(
-            name="tiny",
-            num_examples=2_000,
-            seed=0,
-            description="2,000 grid points drawn uniformly without replacement (tests, smoke runs).",
-        ),
-    ]
+    BUILDER_CONFIGS = procedural.grid_configs(ProceduralDspritesConfig)
     DEFAULT_BUILDER_CONFIG_NAME = "sample_50k"
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        features = {
-            "image": tfds.features.Image(shape=dsprites_render.IMAGE_SHAPE, dtype=np.uint8),
-            "index": tfds.features.Scalar(
-                dtype=np.int64, doc="Flat index of the image in the full factor grid."
-            ),
-            "label_shape": tfds.features.ClassLabel(names=list(dsprites_render.SHAPE_NAMES)),
-        }
-        for name, size in zip(dsprites_render.FACTOR_NAMES[1:], dsprites_render.FACTOR_SIZES[1:]):
-            features[f"label_{name}"] = tfds.features.ClassLabel(num_classes=size)
-        for name in dsprites_render.FACTOR_NAMES:
-            features[f"value_{name}"] = tfds.features.Scalar(
-                dtype=np.float32, doc=f"Value of the {name} factor."
-            )
-        return self.dataset_info_from_configs(
-            description=__doc__,
-            features=tfds.features.FeaturesDict(features),
-            homepage="https://arxiv.org/abs/2305.18378",
-            # The whole grid keeps grid order; TFDS would otherwise reorder examples by hashed key,
-            # which is what the sampled configs want (a factor-independent order for slicing).
-            disable_shuffling=self.builder_config.num_examples is None,
-        )
-
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        # Everything is rendered locally: dl_manager is deliberately left unused.
-        del dl_manager
-        return {"train": self._generate_examples(selected_flat_indices(self.builder_config))}
-
-    def _generate_examples(self, flat_indices: np.ndarray):
-        for start in range(0, len(flat_indices), _GENERATION_CHUNK):
-            chunk_flat = flat_indices[start : start + _GENERATION_CHUNK]
-            factor_indices = dsprites_render.flat_index_to_factor_indices(chunk_flat)
-            factor_values = dsprites_render.factor_indices_to_values(factor_indices)
-            images = dsprites_render.render_dsprites(factor_indices)
-            for row, flat_index in enumerate(chunk_flat.tolist()):
-                example = {"image": images[row], "index": flat_index}
-                for column, name in enumerate(dsprites_render.FACTOR_NAMES):
-                    example[f"label_{name}"] = int(factor_indices[row, column])
-                    example[f"value_{name}"] = factor_values[row, column]
-                yield flat_index, example
+    RENDERER = dsprites_render
+    RENDER = staticmethod(dsprites_render.render_dsprites)

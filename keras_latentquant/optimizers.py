@@ -164,8 +164,9 @@ class DecoupledWeightDecayAdam(keras.optimizers.Optimizer):
 
 
 def build_optimizer(
-    learning_rate: float = 1e-3,
-    weight_decay: float = 0.1,
+    *,
+    learning_rate: float,
+    weight_decay: float,
     clip_value: float | None = 1.0,
     no_decay_names: Sequence[str] = NO_DECAY_VARIABLE_NAMES,
     beta_1: float = 0.9,
@@ -175,9 +176,9 @@ def build_optimizer(
     """The paper's optimizer: optax-style AdamW with decay and clipping on the decayed group only.
 
     Args:
-        learning_rate: Adam step size (paper: 1e-3 for the autoencoder family, 2e-4 for the GANs).
+        learning_rate: Adam step size (each model's default is in `models.catalogue`).
         weight_decay: decoupled decay factor; each step subtracts `learning_rate * weight_decay * w` from
-            every decayed weight (paper: 0.1 for QLAE). 0 gives plain Adam.
+            every decayed weight (each model's default is in `models.catalogue`). 0 gives plain Adam.
         clip_value: the decayed group's gradients are clipped element-wise to `[-clip_value, clip_value]`
             before Adam (the reference: 1.0, for the autoencoders and the GANs); None disables clipping.
         no_decay_names: variable names that get neither decay nor clipping (biases, instance-norm offsets

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 from keras_latentquant.layers import LatentQuantization
-from keras_latentquant.training.optimizers import DecoupledWeightDecayAdam, build_optimizer, decayed_variables
+from keras_latentquant.optimizers import DecoupledWeightDecayAdam, build_optimizer, decayed_variables
 from tests.conftest import shared_mirrored_strategy
 
 
@@ -36,7 +36,7 @@ def _numpy_reference_step(params, grads, state, step, lr, wd, clip, b1=0.9, b2=0
 
 def test_decay_applies_to_kernels_only():
     model = _model()
-    optimizer = build_optimizer(weight_decay=0.1)
+    optimizer = build_optimizer(learning_rate=1e-3, weight_decay=0.1)
     names = sorted(v.path for v in decayed_variables(optimizer, model.trainable_variables))
     assert names == ["dense_in/kernel", "dense_out/kernel"]
 
@@ -125,7 +125,7 @@ def test_keras_clip_arguments_are_refused():
 
 def test_rule_survives_keras_round_trip(tmp_path):
     model = _model()
-    model.compile(optimizer=build_optimizer(weight_decay=0.3, clip_value=0.5, beta_1=0.0, beta_2=0.9), loss="mse")
+    model.compile(optimizer=build_optimizer(learning_rate=1e-3, weight_decay=0.3, clip_value=0.5, beta_1=0.0, beta_2=0.9), loss="mse")
     model.fit(np.random.randn(8, 3), np.random.randn(8, 3), verbose=0)
     path = os.path.join(tmp_path, "m.keras")
     model.save(path)
@@ -167,4 +167,4 @@ def test_mirrored_replicas_decay_and_clip_the_same_variables():
 )
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
-        build_optimizer(**kwargs)
+        build_optimizer(**{"learning_rate": 1e-3, "weight_decay": 0.1, **kwargs})

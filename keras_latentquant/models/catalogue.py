@@ -1,0 +1,456 @@
+"""Every trainable model of the library, declared once: its options, builder, optimizer and data.
+
+One `ModelEntry` per model (the autoencoders, the paper's ablations, QLInfoGAN and InfoWGAN-GP) says
+
+- its options, each an `Option` with its default, help text and check (the trainers' flags, the run config's
+  validation and the tuner's search space are all generated from these);
+- its builder: an uncompiled model from image shape, number of latents, architecture and options;
+- its optimizer defaults (learning rate; the weight decay and, for the GANs, Adam's betas are options);
+- how it consumes data (`family`: an autoencoder reads `(image, image)` batches of `batch_size`; a GAN reads
+  `critic_steps` batches of real images per step) and its run defaults (batch size, steps).
+
+An option left unset takes the reference's value for the model and dataset (`reference_defaults`), else the
+entry's default. A new model is one entry here (plus its bottleneck layer, if it has a new one); a new option
+is one `Option` and its use in the builder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Sequence
+
+import keras
+import numpy as np
+
+from keras_latentquant.models.autoencoders import build_autoencoder, compile_autoencoder
+from keras_latentquant.models.infogan import PRIORS, build_infogan, compile_infogan
+from keras_latentquant.models.reference_defaults import reference_dataset_defaults
+
+__all__ = [
+    "Option",
+    "ModelEntry",
+    "MODELS",
+    "FAMILIES",
+    "get_model",
+    "all_options",
+    "build_model",
+    "build_qlae",
+    "build_ae",
+    "build_qlinfogan",
+    "build_infowgan_gp",
+    "pixel_scale",
+]
+
+#: `autoencoder`: image -> latents -> image, trained on `(image, image)`; `gan`: generator and critic.
+FAMILIES = ("autoencoder", "gan")
+_KINDS = ("float", "int", "bool", "choice", "ints", "range")
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One model option: its name (the flag's), default, help and check.
+
+    Attributes:
+        name: option (and trainer flag) name.
+        default: the value a model takes when neither the user nor the reference's per-dataset table sets
+            it (`ModelEntry` may override it per model with `Option.with_default`).
+        help: one line for `--help`.
+        kind: `float`, `int`, `bool`, `choice` (one of `choices`), `ints` (an int >= `lower`, or a list of
+            them) or `range` (two floats, low < high).
+        lower: smallest valid value (float and int kinds; `ints` elements).
+        upper: values must be below it (exclusive), for Adam's betas.
+        choices: the valid values of a `choice` option.
+    """
+
+    name: str
+    default: Any
+    help: str
+    kind: str = "float"
+    lower: float | None = None
+    upper: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"Option kind must be one of {_KINDS}; got {self.kind!r}.")
+
+    def with_default(self, default: Any) -> "Option":
+        """The same option with another default (a model whose paper value differs)."""
+        return dataclasses.replace(self, default=default)
+
+    def check(self, value: Any, model: str) -> Any:
+        """The value in canonical form (ints as int, lists as lists); ValueError naming option, model, value."""
+
+        def fail(expected: str):
+            raise ValueError(f"Model option {self.name} of {model!r} must be {expected}; got {value!r}.")
+
+        def number(item, integer: bool):
+            if isinstance(item, bool) or not isinstance(item, (int, float, np.integer, np.floating)):
+                fail(self._expected())
+            if integer and float(item) != int(item):
+                fail(self._expected())
+            item = int(item) if integer else float(item)
+            if (self.lower is not None and item < self.lower) or (self.upper is not None and item >= self.upper):
+                fail(self._expected())
+            return item
+
+        if self.kind == "bool":
+            if not isinstance(value, (bool, np.bool_)):
+                fail("True or False")
+            return bool(value)
+        if self.kind == "choice":
+            if value not in self.choices:
+                fail(f"one of {self.choices}")
+            return value
+        if self.kind == "ints":
+            if isinstance(value, (list, tuple, np.ndarray)):
+                if len(value) == 0:
+                    fail(self._expected())
+                values = [number(item, True) for item in value]
+                return values[0] if len(values) == 1 else values
+            return number(value, True)
+        if self.kind == "range":
+            if not isinstance(value, (list, tuple, np.ndarray)) or len(value) != 2:
+                fail("two numbers (low, high)")
+            low, high = (number(item, False) for item in value)
+            if not low < high:
+                fail("two numbers (low, high) with low < high")
+            return [low, high]
+        return number(value, self.kind == "int")
+
+    def _expected(self) -> str:
+        what = {"float": "a number", "int": "an integer", "ints": "an integer or a list of integers",
+                "range": "two numbers"}[self.kind]
+        if self.lower is not None and self.upper is not None:
+            return f"{what} in [{self.lower:g}, {self.upper:g})"
+        if self.lower is not None:
+            return f"{what} >= {self.lower:g}"
+        return what
+
+
+# Every option, declared once. A model that needs another default uses `.with_default`.
+NUM_VALUES = Option("num_values", 10, "Codebook values per latent: one int, or one per latent (comma list).",
+                    "ints", lower=2)
+VALUE_RANGE = Option("value_range", [-0.5, 0.5], "Range of the initial evenly spaced codebook values (and of "
+                     "InfoWGAN-GP's uniform prior).", "range")
+QUANTIZATION_WEIGHT = Option("quantization_weight", 0.01, "Weight of the codebook loss.", lower=0.0)
+COMMITMENT_WEIGHT = Option("commitment_weight", 0.01, "Weight of the commitment loss.", lower=0.0)
+WEIGHT_DECAY = Option("weight_decay", 0.0, "Decoupled weight decay of the kernels (not biases or codebooks).",
+                      lower=0.0)
+BETA = Option("beta", 1.0, "KL weight of the VAE family.", lower=0.0)
+TOTAL_CORRELATION_WEIGHT = Option("total_correlation_weight", 6.0, "beta-TCVAE's total-correlation weight.",
+                                  lower=0.0)
+ACTIVITY_WEIGHT = Option("activity_weight", 0.1, "BioAE's activity energy weight.", lower=0.0)
+VQ_NUM_CODES = Option("vq_num_codes", 64, "VQ-VAE: codewords in the shared codebook.", "int", lower=2)
+VQ_VECTOR_DIM = Option("vq_vector_dim", 2, "VQ-VAE: size of each quantized latent vector.", "int", lower=1)
+VQ_EMA = Option("vq_ema", False, "VQ-VAE: update the codebook by exponential moving averages.", "bool")
+VQ_DEAD_CODE_THRESHOLD = Option("vq_dead_code_threshold", 0.0, "VQ-VAE: reinitialise codes used less than "
+                                "this (0: off).", lower=0.0)
+FSQ_LEVELS = Option("fsq_levels", 10, "FSQ: levels per latent dimension.", "int", lower=2)
+PRIOR = Option("prior", "uniform", "InfoWGAN-GP's prior: uniform on the value range, or N(0, 1).", "choice",
+               choices=PRIORS)
+CRITIC_STEPS = Option("critic_steps", 5, "Critic updates per generator update.", "int", lower=1)
+GRADIENT_PENALTY_WEIGHT = Option("gradient_penalty_weight", 10.0, "WGAN-GP gradient penalty weight.", lower=0.0)
+LATENT_REGRESSION_WEIGHT = Option("latent_regression_weight", 200.0, "Latent regression (InfoGAN) loss weight.",
+                                  lower=0.0)
+BETA_1 = Option("beta_1", 0.0, "Adam beta1 of both GAN optimizers.", lower=0.0, upper=1.0)
+BETA_2 = Option("beta_2", 0.9, "Adam beta2 of both GAN optimizers.", lower=0.0, upper=1.0)
+NUM_SAMPLES_SHOWN = Option("num_samples_shown", 64, "Images in the sample grid written at every evaluation.",
+                           "int", lower=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """One trainable model.
+
+    Attributes:
+        name: the trainers' `--model`.
+        description: one line for `--help` and tables.
+        family: `autoencoder` or `gan` (how it is trained, what it consumes, which files a run writes).
+        options: its `Option`s (with this model's defaults).
+        make: `(image_shape, num_latents, architecture, options, context) -> uncompiled keras.Model`, with
+            `options` complete and checked, and `context` holding `dataset_size` (training examples) and
+            `seed`.
+        learning_rate: Adam's default learning rate.
+        batch_size: default global batch size (a GAN: of each critic step).
+        steps: default training steps (a GAN: generator steps).
+    """
+
+    name: str
+    description: str
+    family: str
+    options: tuple[Option, ...]
+    make: Callable[..., keras.Model]
+    learning_rate: float
+    batch_size: int
+    steps: int
+
+    def option_names(self) -> tuple[str, ...]:
+        return tuple(option.name for option in self.options)
+
+    def defaults(self) -> dict[str, Any]:
+        """Every option's default for this model."""
+        return {option.name: option.default for option in self.options}
+
+    def resolve_options(self, given: dict[str, Any], dataset: str | None = None) -> dict[str, Any]:
+        """Every option's value: `given` where set, else the reference's for `dataset`, else the default.
+
+        Raises:
+            ValueError: an option this model does not have (naming the models that have it), or a bad value.
+        """
+        unknown = sorted(set(given) - set(self.option_names()))
+        if unknown:
+            owners = {name: [entry.name for entry in MODELS.values() if name in entry.option_names()] for name in unknown}
+            detail = "; ".join(
+                f"{name} is an option of {', '.join(models)}" if models else f"{name} is no model's option"
+                for name, models in owners.items()
+            )
+            raise ValueError(
+                f"Model {self.name!r} has no option {', '.join(unknown)} ({detail}). Its options: "
+                f"{', '.join(self.option_names()) or 'none'}."
+            )
+        reference = reference_dataset_defaults(self.name, dataset) if dataset else {}
+        resolved = {}
+        for option in self.options:
+            value = given.get(option.name)
+            if value is None:
+                value = reference.get(option.name, option.default)
+            resolved[option.name] = option.check(value, self.name)
+        return resolved
+
+    def build(
+        self,
+        image_shape: Sequence[int],
+        num_latents: int,
+        architecture: str = "paper",
+        options: dict[str, Any] | None = None,
+        *,
+        dataset_size: int | None = None,
+        seed: int | None = None,
+    ) -> keras.Model:
+        """The uncompiled model (`options`: the given ones; the rest take their defaults)."""
+        resolved = self.resolve_options(options or {})
+        context = {"dataset_size": dataset_size, "seed": seed, "name": self.name}
+        return self.make(tuple(image_shape), num_latents, architecture, resolved, context)
+
+    def compile(self, model: keras.Model, options: dict[str, Any], learning_rate: float | None = None,
+                jit_compile: bool | str = False) -> keras.Model:
+        """Compiles `model` with this model's optimizer (its learning rate unless given) and loss."""
+        resolved = self.resolve_options(options)
+        learning_rate = self.learning_rate if learning_rate is None else learning_rate
+        if self.family == "gan":
+            compile_infogan(model, learning_rate, resolved["beta_1"], resolved["beta_2"], resolved["weight_decay"],
+                            jit_compile=jit_compile)
+        else:
+            compile_autoencoder(model, learning_rate, resolved["weight_decay"], jit_compile=jit_compile)
+        return model
+
+
+def pixel_scale(image_shape: Sequence[int]) -> float:
+    """1 / number of pixel values: turns a per-image loss into the units of the per-pixel BCE."""
+    return 1.0 / float(np.prod(image_shape))
+
+
+def _autoencoder(bottleneck: Callable[[dict, tuple, dict], keras.layers.Layer | None], outputs_per_latent: int = 1):
+    """`make` of an autoencoder: `bottleneck(options, image_shape, context)` between encoder and decoder."""
+
+    def make(image_shape, num_latents, architecture, options, context):
+        # The bottleneck is made first (it names its layer and metrics at construction), then the networks:
+        # the order of the weight initialisations is part of what a seed reproduces.
+        layer = bottleneck(options, image_shape, context)
+        return build_autoencoder(
+            layer, image_shape=image_shape, num_latents=num_latents,
+            encoder_output_dim=outputs_per_latent * num_latents, architecture=architecture, name=context["name"],
+        )
+
+    return make
+
+
+def _latent_quantization(options, image_shape, context):
+    from keras_latentquant.layers import LatentQuantization
+
+    return LatentQuantization(
+        num_values=options["num_values"], value_range=tuple(options["value_range"]),
+        quantization_weight=options["quantization_weight"], commitment_weight=options["commitment_weight"],
+        name="latent_quantization",
+    )
+
+
+def _no_bottleneck(options, image_shape, context):
+    return None
+
+
+def _gaussian_posterior(with_total_correlation: bool):
+    def make(options, image_shape, context):
+        from keras_latentquant.layers.gaussian_posterior import GaussianPosterior
+
+        if with_total_correlation and not context["dataset_size"]:
+            raise ValueError(
+                "beta_tcvae needs dataset_size (the number of training examples) for its "
+                "minibatch-weighted-sampling estimator; the trainer sets it from the dataset."
+            )
+        return GaussianPosterior(
+            beta=options["beta"],
+            total_correlation_weight=options["total_correlation_weight"] if with_total_correlation else 0.0,
+            dataset_size=context["dataset_size"] if with_total_correlation else None,
+            loss_scale=pixel_scale(image_shape),
+            name="bottleneck",
+        )
+
+    return make
+
+
+def _ard_gaussian_posterior(options, image_shape, context):
+    from keras_latentquant.layers.ard_gaussian_posterior import ARDGaussianPosterior
+
+    return ARDGaussianPosterior(beta=options["beta"], loss_scale=pixel_scale(image_shape), name="bottleneck")
+
+
+def _nonnegative_latents(options, image_shape, context):
+    from keras_latentquant.layers.nonnegative_latents import NonNegativeLatents
+
+    return NonNegativeLatents(activity_weight=options["activity_weight"], loss_scale=pixel_scale(image_shape),
+                              name="bottleneck")
+
+
+def _vector_quantization(options, image_shape, context):
+    from keras_latentquant.layers.vector_quantization import VectorQuantization
+
+    return VectorQuantization(
+        num_codes=options["vq_num_codes"], vector_dim=options["vq_vector_dim"], ema=options["vq_ema"],
+        dead_code_threshold=options["vq_dead_code_threshold"], name="bottleneck",
+    )
+
+
+def _finite_scalar_quantization(options, image_shape, context):
+    from keras_latentquant.layers.finite_scalar_quantization import FiniteScalarQuantization
+
+    return FiniteScalarQuantization(levels=options["fsq_levels"], name="bottleneck")
+
+
+def _gan(quantized: bool):
+    def make(image_shape, num_latents, architecture, options, context):
+        return build_infogan(
+            quantized, image_shape, num_latents, architecture,
+            num_values=options["num_values"] if quantized else 10, value_range=tuple(options["value_range"]),
+            quantization_weight=options["quantization_weight"] if quantized else 0.0,
+            commitment_weight=options["commitment_weight"] if quantized else 0.0,
+            critic_steps=options["critic_steps"], gradient_penalty_weight=options["gradient_penalty_weight"],
+            latent_regression_weight=options["latent_regression_weight"],
+            prior=options.get("prior", "uniform"), seed=context["seed"], name=context["name"],
+        )
+
+    return make
+
+
+_QUANTIZER = (NUM_VALUES, VALUE_RANGE, QUANTIZATION_WEIGHT, COMMITMENT_WEIGHT)
+_GAN_TRAINING = (CRITIC_STEPS, GRADIENT_PENALTY_WEIGHT, LATENT_REGRESSION_WEIGHT, BETA_1, BETA_2, NUM_SAMPLES_SHOWN)
+_AE_RUN = {"learning_rate": 1e-3, "batch_size": 128, "steps": 200_000}
+_GAN_RUN = {"learning_rate": 2e-4, "batch_size": 64, "steps": 100_000}
+
+
+def _entry(name, description, make, options, family="autoencoder"):
+    run = _AE_RUN if family == "autoencoder" else _GAN_RUN
+    return ModelEntry(name, description, family, tuple(options), make, **run)
+
+
+#: Every trainable model by name (the trainers' `--model`).
+MODELS: dict[str, ModelEntry] = {
+    entry.name: entry
+    for entry in [
+        _entry("qlae", "quantized-latent autoencoder (latent quantization + weight decay 0.1)",
+               _autoencoder(_latent_quantization), (*_QUANTIZER, WEIGHT_DECAY.with_default(0.1))),
+        _entry("ae", "plain autoencoder: continuous latents, no weight decay", _autoencoder(_no_bottleneck),
+               (WEIGHT_DECAY,)),
+        # The paper's ablations: each ingredient of QLAE alone.
+        _entry("qlae_no_weight_decay", "ablation: latent quantization without weight decay",
+               _autoencoder(_latent_quantization), (*_QUANTIZER, WEIGHT_DECAY)),
+        _entry("ae_weight_decay", "ablation: weight decay 0.1 without quantization", _autoencoder(_no_bottleneck),
+               (WEIGHT_DECAY.with_default(0.1),)),
+        _entry("vae", "VAE: diagonal Gaussian posterior, KL to N(0, I)", _autoencoder(_gaussian_posterior(False), 2),
+               (BETA, WEIGHT_DECAY)),
+        _entry("beta_vae", "beta-VAE: VAE with the KL weighted by beta (default 4)",
+               _autoencoder(_gaussian_posterior(False), 2), (BETA.with_default(4.0), WEIGHT_DECAY)),
+        _entry("beta_tcvae", "beta-TCVAE: total-correlation penalty, minibatch-weighted sampling",
+               _autoencoder(_gaussian_posterior(True), 2), (BETA, TOTAL_CORRELATION_WEIGHT, WEIGHT_DECAY)),
+        _entry("ard_vae", "ARD-VAE: prior variances estimated from the data switch unused axes off",
+               _autoencoder(_ard_gaussian_posterior, 2), (BETA, WEIGHT_DECAY)),
+        _entry("bioae", "BioAE: non-negative latents, activity energy, weight energy (decay 0.01)",
+               _autoencoder(_nonnegative_latents), (ACTIVITY_WEIGHT, WEIGHT_DECAY.with_default(0.01))),
+        _entry("vqvae", "VQ-VAE: one shared codebook of vectors for every latent group",
+               _autoencoder(_vector_quantization),
+               (VQ_NUM_CODES, VQ_VECTOR_DIM, VQ_EMA, VQ_DEAD_CODE_THRESHOLD, WEIGHT_DECAY)),
+        _entry("fsq", "finite scalar quantization: fixed per-dimension grid, weight decay 0.1",
+               _autoencoder(_finite_scalar_quantization), (FSQ_LEVELS, WEIGHT_DECAY.with_default(0.1))),
+        _entry("qlinfogan", "QLInfoGAN: WGAN-GP generator on a quantized latent grid, with its encoder",
+               _gan(quantized=True), (*_QUANTIZER, *_GAN_TRAINING, WEIGHT_DECAY.with_default(1e-3)), family="gan"),
+        _entry("infowgan_gp", "InfoWGAN-GP: continuous prior, no weight decay",
+               _gan(quantized=False), (VALUE_RANGE, PRIOR, *_GAN_TRAINING, WEIGHT_DECAY), family="gan"),
+    ]
+}
+
+
+def get_model(name: str) -> ModelEntry:
+    """Looks a model up by name; ValueError lists the registered names."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"Unknown model {name!r}. Registered models: {', '.join(MODELS)}.") from None
+
+
+def all_options() -> dict[str, list[tuple[str, Option]]]:
+    """Every option name, with the models that have it and their declarations (for the trainers' flags)."""
+    table: dict[str, list[tuple[str, Option]]] = {}
+    for entry in MODELS.values():
+        for option in entry.options:
+            table.setdefault(option.name, []).append((entry.name, option))
+    return table
+
+
+def build_model(
+    name: str,
+    image_shape: Sequence[int] = (64, 64, 1),
+    num_latents: int = 10,
+    architecture: str = "paper",
+    *,
+    learning_rate: float | None = None,
+    compile: bool = True,
+    jit_compile: bool | str = False,
+    dataset_size: int | None = None,
+    seed: int | None = None,
+    **options,
+) -> keras.Model:
+    """Builds (and by default compiles) a catalogued model.
+
+    Args:
+        name: a model of `MODELS`.
+        image_shape: `(height, width, channels)` of the images, pixel values in [0, 1].
+        num_latents: latent dimensions (paper: twice the number of factors).
+        architecture: `"paper"`, `"paper_small"` or `"fast"` networks (see `models.encoders`).
+        learning_rate: Adam's (None: the model's default).
+        compile: compile with the model's optimizer and loss.
+        jit_compile: passed to `compile`.
+        dataset_size: training examples (beta-TCVAE's estimator needs it).
+        seed: seed of a GAN's latent and mixing draws.
+        **options: the model's options (`MODELS[name].options`); unset ones take their defaults. An option the
+            model does not have raises ValueError.
+
+    Returns:
+        The `keras.Model` (an autoencoder: images -> pixel logits; a GAN: an `InfoGAN`), named `name`.
+    """
+    entry = get_model(name)
+    model = entry.build(image_shape, num_latents, architecture, options, dataset_size=dataset_size, seed=seed)
+    if compile:
+        entry.compile(model, options, learning_rate, jit_compile)
+    return model
+
+
+build_qlae = functools.partial(build_model, "qlae")
+build_qlae.__doc__ = "`build_model('qlae', ...)`: the quantized-latent autoencoder."
+build_ae = functools.partial(build_model, "ae")
+build_ae.__doc__ = "`build_model('ae', ...)`: the plain autoencoder baseline."
+build_qlinfogan = functools.partial(build_model, "qlinfogan")
+build_qlinfogan.__doc__ = "`build_model('qlinfogan', ...)`: QLInfoGAN."
+build_infowgan_gp = functools.partial(build_model, "infowgan_gp")
+build_infowgan_gp.__doc__ = "`build_model('infowgan_gp', ...)`: InfoWGAN-GP."
