@@ -134,6 +134,8 @@ NUM_VALUES = Option("num_values", 10, "Codebook values per latent: one int, or o
                     "ints", lower=2)
 VALUE_RANGE = Option("value_range", [-0.5, 0.5], "Range of the initial evenly spaced codebook values (and of "
                      "InfoWGAN-GP's uniform prior).", "range")
+LEARNABLE_CODEBOOK = Option("learnable_codebook", True, "Train the codebook values (False: keep the initial evenly "
+                            "spaced grid).", "bool")
 QUANTIZATION_WEIGHT = Option("quantization_weight", 0.01, "Weight of the codebook loss.", lower=0.0)
 COMMITMENT_WEIGHT = Option("commitment_weight", 0.01, "Weight of the commitment loss.", lower=0.0)
 WEIGHT_DECAY = Option("weight_decay", 0.0, "Decoupled weight decay of the kernels (not biases or codebooks).",
@@ -272,8 +274,8 @@ def _latent_quantization(options, image_shape, context):
 
     return LatentQuantization(
         num_values=options["num_values"], value_range=tuple(options["value_range"]),
-        quantization_weight=options["quantization_weight"], commitment_weight=options["commitment_weight"],
-        name="latent_quantization",
+        learnable_codebook=options["learnable_codebook"], quantization_weight=options["quantization_weight"],
+        commitment_weight=options["commitment_weight"], name="latent_quantization",
     )
 
 
@@ -360,12 +362,12 @@ MODELS: dict[str, ModelEntry] = {
     entry.name: entry
     for entry in [
         _entry("qlae", "quantized-latent autoencoder (latent quantization + weight decay 0.1)",
-               _autoencoder(_latent_quantization), (*_QUANTIZER, WEIGHT_DECAY.with_default(0.1))),
+               _autoencoder(_latent_quantization), (*_QUANTIZER, LEARNABLE_CODEBOOK, WEIGHT_DECAY.with_default(0.1))),
         _entry("ae", "plain autoencoder: continuous latents, no weight decay", _autoencoder(_no_bottleneck),
                (WEIGHT_DECAY,)),
         # The paper's ablations: each ingredient of QLAE alone.
         _entry("qlae_no_weight_decay", "ablation: latent quantization without weight decay",
-               _autoencoder(_latent_quantization), (*_QUANTIZER, WEIGHT_DECAY)),
+               _autoencoder(_latent_quantization), (*_QUANTIZER, LEARNABLE_CODEBOOK, WEIGHT_DECAY)),
         _entry("ae_weight_decay", "ablation: weight decay 0.1 without quantization", _autoencoder(_no_bottleneck),
                (WEIGHT_DECAY.with_default(0.1),)),
         _entry("vae", "VAE: diagonal Gaussian posterior, KL to N(0, I)", _autoencoder(_gaussian_posterior(False), 2),

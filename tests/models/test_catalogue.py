@@ -114,3 +114,10 @@ def test_each_model_builds_the_function_its_defaults_say():
     qlae = build_model("qlae", architecture="fast", num_latents=2)
     assert float(qlae.optimizer.learning_rate) == pytest.approx(1e-3) and qlae.optimizer.beta_1 == pytest.approx(0.9)
     assert get_model("qlae").resolve_options({}, "procedural_dsprites")["quantization_weight"] == 0.001
+
+
+def test_fixed_codebook_option():
+    # learnable_codebook=False keeps the initial grid: the codebook is not among the trainable weights.
+    fixed = get_bottleneck(build_model("qlae", architecture="fast", num_latents=2, learnable_codebook=False))
+    assert not fixed.trainable_weights and len(fixed.non_trainable_weights) >= 1
+    assert get_bottleneck(build_model("qlae", architecture="fast", num_latents=2)).trainable_weights
