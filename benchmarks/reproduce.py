@@ -46,7 +46,6 @@ FLAGS = flags.FLAGS
 DEFAULT_MODELS = ["qlae", "ae", "beta_vae", "beta_tcvae", "qlinfogan", "infowgan_gp"]
 DEFAULT_DATASETS = ["procedural_dsprites", "procedural_shapes3d"]
 
-GAN_MODELS = ("qlinfogan", "infowgan_gp")  # their rows get the GAN budget (steps, batch, critic steps)
 SCORES_FILE = "scores.json"
 RUN_CONFIG_FILE = "reproduce_config.json"
 SECTION_TITLE = "## Reproduction (issue 8)"
@@ -78,7 +77,9 @@ def run_config(dataset: str, model: str, seed: int, output_dir: str, *, steps: i
         data_dir=data_dir, model=model, architecture=architecture, num_latents=num_latents, seed=seed,
         eval_samples=eval_samples, verbose=2,
     )
-    if model in GAN_MODELS:
+    from keras_latentquant.models.catalogue import MODELS
+
+    if MODELS[model].family == "gan":  # the GAN budget: generator steps, batch and critic steps
         # One evaluation, at the end: the trainer scores InfoMEC there and the worker adds DCI.
         config = dict(common, steps=gan_steps, eval_interval=gan_steps, batch_size=gan_batch_size,
                       options={"critic_steps": critic_steps})
