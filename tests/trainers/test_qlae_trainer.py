@@ -76,7 +76,7 @@ def test_smoke_run_writes_outputs(model, strategy, dataset, tmp_path, data_dir):
     [
         (["--no_such_flag=1"], "no_such_flag"),
         (["--steps=10", "--eval_interval=4"], "multiple of eval_interval"),
-        (["--model=no_such_model"], "Registered models"),
+        (["--model=no_such_model"], "qlae|ae|qlae_no_weight_decay"),  # the enum flag lists the catalogue
         (["--batch_size=abc"], "batch_size"),
         (["--flagfile=/nonexistent/quick.flags"], "nonexistent"),
     ],
