@@ -58,7 +58,7 @@ import tensorflow as tf
 
 from keras_latentquant.layers import LatentQuantization
 from keras_latentquant.models.autoencoders import build_autoencoder, compile_autoencoder
-from keras_latentquant.models.catalogue import MODELS, build_qlae
+from keras_latentquant.models.catalogue import MODELS, PRECISIONS, build_qlae, dtype_policy
 from keras_latentquant.models.layers_internal import ARCHITECTURES
 from keras_latentquant.training.step_audit import HOST_OPS, profile_train_step, scope_seconds, train_step_op_counts
 
@@ -75,6 +75,7 @@ flags.DEFINE_integer("repeats", 3, "timed repeats; the median is reported")
 flags.DEFINE_integer("profile_steps", 5, "steps of the profiled QLAE step breakdown (0 skips it)")
 flags.DEFINE_integer("layer_calls", 200, "calls per repeat when timing the quantizer layer alone")
 flags.DEFINE_integer("seed", 0, "seed of the synthetic images and the weights")
+flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Keras dtype policy the timed models are built under")
 flags.DEFINE_string("output", None, "optional path of a JSON file with every measurement")
 flags.DEFINE_string("data_dataset", "procedural_dsprites", "dataset of the data-wait measurement ('' skips it)")
 flags.DEFINE_string("data_config", "sample_10k", "builder config of the data-wait measurement")
@@ -92,10 +93,12 @@ def synthetic_dataset(batch_size: int, seed: int) -> tf.data.Dataset:
 def build_model(model_name: str, architecture: str, jit_compile: bool) -> keras.Model:
     if model_name == "qlae":
         return build_qlae(
-            IMAGE_SHAPE, FLAGS.num_latents, architecture, num_values=FLAGS.num_values, jit_compile=jit_compile
+            IMAGE_SHAPE, FLAGS.num_latents, architecture, num_values=FLAGS.num_values, jit_compile=jit_compile,
+            precision=FLAGS.precision,
         )
     # The AE baseline with QLAE's optimizer (weight decay included): only the quantizer differs.
-    model = build_autoencoder(None, IMAGE_SHAPE, FLAGS.num_latents, architecture=architecture, name="ae")
+    with dtype_policy(FLAGS.precision):
+        model = build_autoencoder(None, IMAGE_SHAPE, FLAGS.num_latents, architecture=architecture, name="ae")
     qlae = MODELS["qlae"]
     return compile_autoencoder(model, qlae.learning_rate, qlae.defaults()["weight_decay"], jit_compile=jit_compile)
 

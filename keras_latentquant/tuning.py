@@ -210,6 +210,7 @@ class LatentQuantHyperModel(keras_tuner.HyperModel):
         learning_rate: Adam learning rate (None: the model's).
         jit_compile: passed to `Model.compile`.
         alpha: weight of the reconstruction loss in the `mix` objective.
+        precision: dtype policy of every trial's model (`models.catalogue.PRECISIONS`).
         **fixed_options: model options held fixed (`num_values`, `quantization_weight`, ...).
 
     Example:
@@ -230,6 +231,7 @@ class LatentQuantHyperModel(keras_tuner.HyperModel):
         learning_rate: float | None = None,
         jit_compile: bool = False,
         alpha: float = 1.0,
+        precision: str = "float32",
         **fixed_options,
     ):
         super().__init__(name=f"{model_name}_hypermodel")
@@ -244,6 +246,7 @@ class LatentQuantHyperModel(keras_tuner.HyperModel):
         self.learning_rate = learning_rate
         self.jit_compile = jit_compile
         self.alpha = alpha
+        self.precision = precision
         self.fixed_options = fixed_options
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
@@ -265,6 +268,7 @@ class LatentQuantHyperModel(keras_tuner.HyperModel):
             learning_rate=self.learning_rate,
             weight_decay=weight_decay,
             jit_compile=self.jit_compile,
+            precision=self.precision,
             **options,
         )
 

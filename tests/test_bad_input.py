@@ -231,6 +231,7 @@ TRAINER_FLAG_CASES = {
                           ("steps (10) must be a multiple of eval_interval (4)", "an evaluation after each")),
     "foreign option flag": (["--critic_steps=3"], ("UsageError", "Model 'qlae' has no option critic_steps",
                                                    "critic_steps is an option of qlinfogan, infowgan_gp")),
+    "bad precision": (["--precision=float8"], ("--precision", "float32|mixed_bfloat16|mixed_float16")),
     "bad option value": (["--model=qlinfogan", "--num_values=1"],
                          ("num_values of 'qlinfogan' must be an integer or a list of integers >= 2; got 1",)),
     "data_dir under a file": (["--data_dir={flags}/tfds", "--steps=2", "--eval_interval=2"],
@@ -436,8 +437,9 @@ def test_finished_run_leaves_no_temporary_files(finished_run):
         ({"num_latents": 6}, ("num_latents: 4 -> 6",)),
         ({"architecture": "paper", "model": "ae"}, ("architecture: 'fast' -> 'paper'", "model: 'qlae' -> 'ae'")),
         ({"steps": 1, "eval_interval": 1}, ("steps: 2 -> 1", "eval_interval: 2 -> 1")),
+        ({"precision": "mixed_bfloat16"}, ("precision: 'float32' -> 'mixed_bfloat16'",)),  # a run keeps its policy
     ],
-    ids=["num_latents", "architecture and model", "fewer steps"],
+    ids=["num_latents", "architecture and model", "fewer steps", "precision"],
 )
 def test_rerun_with_other_flags_into_a_run_folder(finished_run, overrides, fragments):
     saved = pathlib.Path(finished_run.output_dir, "config.json").read_text()

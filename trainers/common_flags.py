@@ -11,7 +11,7 @@ import sys
 
 from absl import app, flags, logging
 
-from keras_latentquant.models.catalogue import MODELS, all_options
+from keras_latentquant.models.catalogue import MODELS, PRECISIONS, all_options
 from keras_latentquant.models.layers_internal import ARCHITECTURES
 from keras_latentquant.training.config import STRATEGIES, TrainConfig
 
@@ -20,7 +20,7 @@ FLAGS = flags.FLAGS
 # Run flags that are not model options (each is a `TrainConfig` field of the same name).
 _RUN_FIELDS = ("output_dir", "dataset", "dataset_config", "data_dir", "model", "architecture", "num_latents",
                "learning_rate", "batch_size", "steps", "seed", "eval_interval", "eval_samples", "backup_interval",
-               "strategy", "tpu", "jit_compile", "verbose")
+               "strategy", "tpu", "jit_compile", "precision", "verbose")
 
 
 def define_flags(default_model: str) -> None:
@@ -50,6 +50,9 @@ def define_flags(default_model: str) -> None:
     flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy (multi_worker reads TF_CONFIG).")
     flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+    flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Keras dtype policy: float32, mixed_bfloat16 "
+                      "(CPUs with AMX / AVX512-BF16, TPUs, recent GPUs) or mixed_float16 (GPUs, losses scaled); "
+                      "variables, quantizer distances, norm statistics, logits and losses stay float32.")
     flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
     for name, declarations in all_options().items():
         _define_option_flag(name, declarations)

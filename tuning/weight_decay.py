@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_latentquant.models.catalogue import MODELS  # noqa: E402
+from keras_latentquant.models.catalogue import MODELS, PRECISIONS  # noqa: E402
 from keras_latentquant.models.layers_internal import ARCHITECTURES  # noqa: E402
 
 OBJECTIVE_NAMES = ("val_reconstruction", "infom_infoc", "mix")  # keras_latentquant.tuning.OBJECTIVES
@@ -64,6 +64,7 @@ flags.DEFINE_float("quantization_weight", None, "Codebook loss weight when not s
 flags.DEFINE_float("commitment_weight", None, "Commitment loss weight when not searched.", lower_bound=0.0)
 flags.DEFINE_float("learning_rate", None, "Adam learning rate (default: the model's).")
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Keras dtype policy of every trial's model.")
 # The data, as the trainers name them.
 flags.DEFINE_string("dataset", "procedural_dsprites", "Registered dataset name.")
 flags.DEFINE_string("dataset_config", None, "Builder config, e.g. sample_10k, tiny (default: the dataset's).")
@@ -89,7 +90,7 @@ def run_config():
         architecture=FLAGS.architecture, num_latents=FLAGS.num_latents, options=fixed_options(),
         learning_rate=FLAGS.learning_rate, batch_size=FLAGS.batch_size, steps=FLAGS.steps_per_trial,
         eval_interval=FLAGS.steps_per_trial // FLAGS.evaluations_per_trial, eval_samples=FLAGS.eval_samples,
-        seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, verbose=FLAGS.verbose,
+        seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, precision=FLAGS.precision, verbose=FLAGS.verbose,
     )
     try:
         return config.resolved()
@@ -144,6 +145,7 @@ def main(argv):
     hypermodel = tuning.LatentQuantHyperModel(
         config.model, spec.image_shape, num_latents, space, architecture=config.architecture,
         learning_rate=config.learning_rate, jit_compile=config.jit_compile, alpha=FLAGS.alpha,
+        precision=config.precision,
         **{name: value for name, value in config.options.items() if name != "weight_decay"},
     )
     tuner = tuning.make_tuner(

@@ -16,6 +16,7 @@ is one `Option` and its use in the builder.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from typing import Any, Callable, Sequence
@@ -32,6 +33,8 @@ __all__ = [
     "ModelEntry",
     "MODELS",
     "FAMILIES",
+    "PRECISIONS",
+    "dtype_policy",
     "get_model",
     "all_options",
     "build_model",
@@ -44,6 +47,11 @@ __all__ = [
 
 #: `autoencoder`: image -> latents -> image, trained on `(image, image)`; `gan`: generator and critic.
 FAMILIES = ("autoencoder", "gan")
+#: Keras dtype policies a model can be built under. Mixed policies compute in bfloat16 / float16 and keep the
+#: variables, the quantizers' distances and codebooks, normalisation statistics, the encoder head, the
+#: decoder's logits and the losses in float32; under mixed_float16 the losses are scaled
+#: (`keras.optimizers.LossScaleOptimizer`, both of a GAN's optimizers).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 _KINDS = ("float", "int", "bool", "choice", "ints", "range")
 
 
@@ -230,11 +238,14 @@ class ModelEntry:
         *,
         dataset_size: int | None = None,
         seed: int | None = None,
+        precision: str = "float32",
     ) -> keras.Model:
-        """The uncompiled model (`options`: the given ones; the rest take their defaults)."""
+        """The uncompiled model (`options`: the given ones; the rest take their defaults), its layers built
+        under the dtype policy `precision` (one of `PRECISIONS`)."""
         resolved = self.resolve_options(options or {})
         context = {"dataset_size": dataset_size, "seed": seed, "name": self.name}
-        return self.make(tuple(image_shape), num_latents, architecture, resolved, context)
+        with dtype_policy(precision):
+            return self.make(tuple(image_shape), num_latents, architecture, resolved, context)
 
     def compile(self, model: keras.Model, options: dict[str, Any], learning_rate: float | None = None,
                 jit_compile: bool | str = False) -> keras.Model:
@@ -247,6 +258,20 @@ class ModelEntry:
         else:
             compile_autoencoder(model, learning_rate, resolved["weight_decay"], jit_compile=jit_compile)
         return model
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str):
+    """Keras's global dtype policy set to `precision` inside the block, and restored after it: layers take
+    their policy when they are made, so a model built inside keeps it and nothing else is affected."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}.")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def pixel_scale(image_shape: Sequence[int]) -> float:
@@ -421,6 +446,7 @@ def build_model(
     jit_compile: bool | str = False,
     dataset_size: int | None = None,
     seed: int | None = None,
+    precision: str = "float32",
     **options,
 ) -> keras.Model:
     """Builds (and by default compiles) a catalogued model.
@@ -435,6 +461,7 @@ def build_model(
         jit_compile: passed to `compile`.
         dataset_size: training examples (beta-TCVAE's estimator needs it).
         seed: seed of a GAN's latent and mixing draws.
+        precision: dtype policy, one of `PRECISIONS` (`float32`, `mixed_bfloat16`, `mixed_float16`).
         **options: the model's options (`MODELS[name].options`); unset ones take their defaults. An option the
             model does not have raises ValueError.
 
@@ -442,7 +469,8 @@ def build_model(
         The `keras.Model` (an autoencoder: images -> pixel logits; a GAN: an `InfoGAN`), named `name`.
     """
     entry = get_model(name)
-    model = entry.build(image_shape, num_latents, architecture, options, dataset_size=dataset_size, seed=seed)
+    model = entry.build(image_shape, num_latents, architecture, options, dataset_size=dataset_size, seed=seed,
+                        precision=precision)
     if compile:
         entry.compile(model, options, learning_rate, jit_compile)
     return model

@@ -266,7 +266,13 @@ class InfoGAN(keras.Model):
         generator_optimizer = keras.optimizers.get(generator_optimizer)
         if critic_optimizer is generator_optimizer:
             raise ValueError("critic_optimizer and generator_optimizer must be two optimizer instances.")
+        # Under mixed_float16 Keras wraps the critic's optimizer in a LossScaleOptimizer (auto_scale_loss);
+        # the generator's gets the same, so both losses are scaled before their gradients (train_step).
         super().compile(optimizer=critic_optimizer, jit_compile=jit_compile, **kwargs)
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(
+            generator_optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            generator_optimizer = keras.optimizers.LossScaleOptimizer(generator_optimizer)
         self.generator_optimizer = generator_optimizer
         self.optimizer.build(self.critic_variables())
         self.generator_optimizer.build(self.generator.trainable_variables)
@@ -391,7 +397,8 @@ class InfoGAN(keras.Model):
             estimate = self.quantizer(estimate, training=training)  # straight-through; adds its losses
             terms["quantizer_loss"] = tf.add_n(self.quantizer.losses)
             loss += terms["quantizer_loss"]
-        regression = tf.reduce_mean(tf.square(estimate - latents))
+        # In float32 whatever the policy (the quantizer returns its compute dtype, bfloat16 / float16 if mixed).
+        regression = tf.reduce_mean(tf.square(tf.cast(estimate, "float32") - tf.cast(latents, "float32")))
         terms["latent_regression_loss"] = regression
         terms["loss"] = loss + self.latent_regression_weight * regression
         return terms
@@ -404,7 +411,7 @@ class InfoGAN(keras.Model):
         values, estimate = self._split(self.critic(fake, training=training))
         if self.quantizer is not None:
             estimate = self._straight_through(estimate)
-        regression = tf.reduce_mean(tf.square(estimate - latents))
+        regression = tf.reduce_mean(tf.square(tf.cast(estimate, "float32") - tf.cast(latents, "float32")))
         adversarial = -tf.reduce_mean(values)
         return {
             "loss": adversarial + self.latent_regression_weight * regression,
@@ -457,7 +464,8 @@ class InfoGAN(keras.Model):
                 terms = self.critic_losses(
                     slices[step], latents=latent_slices[step], fake=fake_slices[step], mix=mixes[step]
                 )
-                scaled = terms["loss"] / num_replicas
+                # scale_loss: the loss scale under mixed_float16 (apply unscales), the loss itself otherwise.
+                scaled = self.optimizer.scale_loss(terms["loss"] / num_replicas)
             gradients = tape.gradient(scaled, critic_variables)
             self.optimizer.apply(gradients, critic_variables)
             self.critic_loss_tracker.update_state(terms["loss"])
@@ -468,7 +476,7 @@ class InfoGAN(keras.Model):
         generator_variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             terms = self.generator_losses(tf.shape(slices)[1])
-            scaled = terms["loss"] / num_replicas
+            scaled = self.generator_optimizer.scale_loss(terms["loss"] / num_replicas)
         gradients = tape.gradient(scaled, generator_variables)
         self.generator_optimizer.apply(gradients, generator_variables)
         self.generator_loss_tracker.update_state(terms["loss"])

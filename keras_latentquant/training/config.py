@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from keras_latentquant.datasets.registry import get_dataset_spec
-from keras_latentquant.models.catalogue import MODELS, get_model
+from keras_latentquant.models.catalogue import MODELS, PRECISIONS, get_model
 from keras_latentquant.models.layers_internal import ARCHITECTURES, check_architecture
 
 __all__ = ["TrainConfig", "STRATEGIES", "ARCHITECTURES", "MODEL_FORMAT", "CONFIG_FORMAT", "upgrade_saved_config"]
@@ -53,6 +53,8 @@ class TrainConfig:
         strategy: `default`, `mirrored`, `multi_worker` or `tpu`.
         tpu: TPU name or address for the `tpu` strategy.
         jit_compile: compile the train step with XLA.
+        precision: Keras dtype policy the model is built under: `float32`, `mixed_bfloat16` (AMX / AVX512-BF16
+            CPUs, TPUs, recent GPUs) or `mixed_float16` (GPUs; losses scaled). A resumed run keeps it.
         verbose: Keras `fit` verbosity (1: progress bar).
         model_format: generation of the function the models compute (`MODEL_FORMAT`).
         config_format: layout of this config in a run's config.json (`CONFIG_FORMAT`).
@@ -76,6 +78,7 @@ class TrainConfig:
     strategy: str = "default"
     tpu: str = ""
     jit_compile: bool = False
+    precision: str = "float32"
     verbose: int = 1
     model_format: int = MODEL_FORMAT
     config_format: int = CONFIG_FORMAT
@@ -117,16 +120,19 @@ def upgrade_saved_config(saved: dict) -> dict:
 
     Layout 1 (before the model catalogue) kept every option as a top-level field, those of other models
     included (the autoencoder runs saved all the autoencoders' options). Its model's options move into
-    `options`; other models' options, which did not act on the run, are dropped. Other layouts are returned
-    unchanged.
+    `options`; other models' options, which did not act on the run, are dropped. A config saved before
+    `precision` existed was trained in float32. Other configs are returned unchanged.
     """
-    if saved.get("config_format", 1) != 1 or not isinstance(saved.get("model"), str) or saved["model"] not in MODELS:
+    if not isinstance(saved.get("model"), str) or saved["model"] not in MODELS:
         return saved
-    names = set(get_model(saved["model"]).option_names())
-    run_fields = {field.name for field in dataclasses.fields(TrainConfig)}
-    upgraded = {key: value for key, value in saved.items() if key in run_fields}
-    upgraded["options"] = {key: value for key, value in saved.items() if key in names}
-    upgraded["config_format"] = CONFIG_FORMAT
+    upgraded = dict(saved)
+    if saved.get("config_format", 1) == 1:
+        names = set(get_model(saved["model"]).option_names())
+        run_fields = {field.name for field in dataclasses.fields(TrainConfig)}
+        upgraded = {key: value for key, value in saved.items() if key in run_fields}
+        upgraded["options"] = {key: value for key, value in saved.items() if key in names}
+        upgraded["config_format"] = CONFIG_FORMAT
+    upgraded.setdefault("precision", "float32")
     return upgraded
 
 
@@ -136,6 +142,8 @@ def _validate_run_fields(config: "TrainConfig") -> None:
     check_architecture(config.architecture)  # names the replacement of a retired architecture
     if config.strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}; got {config.strategy!r}.")
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {config.precision!r}.")
     for name in ("batch_size", "steps", "eval_interval", "eval_samples"):
         value = getattr(config, name)
         if not isinstance(value, int) or value < 1:

@@ -50,7 +50,7 @@ def build_model(config: TrainConfig, image_shape, num_latents: int, dataset_size
     """The compiled model a resolved config asks for (`models.catalogue`)."""
     entry = get_model(config.model)
     model = entry.build(image_shape, num_latents, config.architecture, config.options, dataset_size=dataset_size,
-                        seed=config.seed)
+                        seed=config.seed, precision=config.precision)
     return entry.compile(model, config.options, config.learning_rate, config.jit_compile)
 
 
@@ -390,8 +390,8 @@ def train(config: TrainConfig) -> dict:
             seed=config.seed, log_dir=os.path.join(config.output_dir, "logs"),
         )
     evaluation, callbacks = run_callbacks(config, eval_images, eval_factors, extra=[snapshots] if gan else [])
-    print(f"model: {config.model} ({config.architecture}), {num_latents} latents, {_describe(model, config, entry)} "
-          f"on {replicas} replica(s)", flush=True)
+    print(f"model: {config.model} ({config.architecture}, {config.precision}), {num_latents} latents, "
+          f"{_describe(model, config, entry)} on {replicas} replica(s)", flush=True)
     # A function of the start step, so that a resumed run reads the batches an uninterrupted one would.
     resumable_data = lambda step: shard_by_data(data.train_from(step))  # noqa: E731  (workers split each batch)
     history, train_seconds, final = fit_and_evaluate(model, config, resumable_data, callbacks, evaluation)

@@ -1,0 +1,83 @@
+"""Mixed precision: every catalogued model builds and trains under each dtype policy with finite losses, keeps
+its float32 parts, and the quantizer's codes do not depend on the policy away from decision boundaries."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_latentquant.layers import LatentQuantization
+from keras_latentquant.models.catalogue import MODELS, PRECISIONS, build_model, dtype_policy
+
+IMAGE_SHAPE = (32, 32, 1)
+
+
+def _images(count=16, seed=0):
+    rng = np.random.default_rng(seed)
+    images = np.zeros((count,) + IMAGE_SHAPE, "float32")
+    for n, (row, column) in enumerate(rng.integers(4, 20, size=(count, 2))):
+        images[n, row : row + 8, column : column + 8] = 1.0
+    return images
+
+
+@pytest.mark.parametrize("precision", [p for p in PRECISIONS if p != "float32"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_trains_under_the_policy(name, precision):
+    keras.utils.set_random_seed(0)
+    gan = MODELS[name].family == "gan"
+    options = {"critic_steps": 1} if gan else {}
+    model = build_model(name, IMAGE_SHAPE, num_latents=4, architecture="fast", dataset_size=16, seed=0,
+                        precision=precision, **options)
+    assert keras.config.dtype_policy().name == "float32"  # the policy was only set while building
+    assert model.dtype_policy.name == precision
+    images = _images()
+    if gan:
+        history = model.fit(images, batch_size=8, epochs=2, verbose=0)
+        losses = history.history["critic_loss"] + history.history["generator_loss"]
+        optimizers = (model.optimizer, model.generator_optimizer)
+    else:
+        history = model.fit(images, images, batch_size=8, epochs=2, verbose=0)
+        losses = history.history["loss"]
+        optimizers = (model.optimizer,)
+        # The decoder's logits (and so the loss) stay float32.
+        assert keras.backend.standardize_dtype(model.outputs[0].dtype) == "float32"
+    assert np.all(np.isfinite(losses)), losses
+    for optimizer in optimizers:
+        assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "mixed_float16")
+    # Variables stay float32 under the mixed policies.
+    assert {keras.backend.standardize_dtype(v.dtype) for v in model.trainable_variables} == {"float32"}
+
+
+def test_float32_models_are_unchanged_by_the_option():
+    keras.utils.set_random_seed(0)
+    default = build_model("qlae", IMAGE_SHAPE, 4, "fast")
+    keras.utils.set_random_seed(0)
+    explicit = build_model("qlae", IMAGE_SHAPE, 4, "fast", precision="float32")
+    for a, b in zip(default.get_weights(), explicit.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not isinstance(default.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def test_quantizer_codes_agree_across_policies_away_from_boundaries():
+    rng = np.random.default_rng(0)
+    layers = {}
+    for precision in ("float32", "mixed_bfloat16"):
+        with dtype_policy(precision):
+            layers[precision] = LatentQuantization(num_values=[5, 7, 10], name="quantizer")
+            layers[precision].build((None, 3))
+    codebook = keras.ops.convert_to_numpy(layers["float32"].codebook)
+    # Inputs within a quarter of a grid step of a codebook value: far from every midpoint.
+    codes = np.stack([rng.integers(0, n, 256) for n in (5, 7, 10)], axis=1)
+    step = np.array([1 / 4, 1 / 6, 1 / 9])  # grid spacing of values evenly spread over [-0.5, 0.5]
+    values = codebook[np.arange(3), codes] + rng.uniform(-0.25, 0.25, codes.shape) * step
+    # Under mixed_bfloat16 the encoder hands the quantizer bfloat16 latents (3 significant digits).
+    inputs = {"float32": keras.ops.convert_to_tensor(values, "float32"),
+              "mixed_bfloat16": keras.ops.cast(keras.ops.convert_to_tensor(values, "float32"), "bfloat16")}
+    for precision, layer in layers.items():
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.encode_codes(inputs[precision])), codes)
+        quantized = keras.ops.convert_to_numpy(keras.ops.cast(layer(inputs[precision]), "float32"))
+        np.testing.assert_allclose(quantized, codebook[np.arange(3), codes], atol=4e-3)  # bfloat16 output
+
+
+def test_unknown_precision_names_the_valid_ones():
+    with pytest.raises(ValueError, match=r"precision must be one of \('float32', 'mixed_bfloat16', 'mixed_float16'\)"):
+        build_model("qlae", IMAGE_SHAPE, 4, "fast", precision="float8")
