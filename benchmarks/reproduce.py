@@ -70,12 +70,12 @@ def run_dir(output_dir: str, dataset: str, model: str, seed: int) -> str:
 
 def run_config(dataset: str, model: str, seed: int, output_dir: str, *, steps: int, gan_steps: int, batch_size: int,
                gan_batch_size: int, critic_steps: int, dataset_config: str, data_dir: str | None, architecture: str,
-               num_latents: int | None, eval_samples: int) -> dict:
+               num_latents: int | None, eval_samples: int, precision: str = "float32") -> dict:
     """What one run's subprocess needs: the trainer (`autoencoder` or `gan`) and its config's fields."""
     common = dict(
         output_dir=run_dir(output_dir, dataset, model, seed), dataset=dataset, dataset_config=dataset_config,
         data_dir=data_dir, model=model, architecture=architecture, num_latents=num_latents, seed=seed,
-        eval_samples=eval_samples, verbose=2,
+        eval_samples=eval_samples, precision=precision, verbose=2,
     )
     from keras_latentquant.models.catalogue import MODELS
 
@@ -489,6 +489,9 @@ def define_flags() -> None:
                          lower_bound=1)
     flags.DEFINE_integer("eval_samples", 2000, "Held-out samples scored (the end of each dataset's train split).",
                          lower_bound=10)
+    from keras_latentquant.models.catalogue import PRECISIONS
+
+    flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Keras dtype policy of every run; part of the budget.")
     flags.DEFINE_string("output_dir", "runs/reproduce", "Run folders, table.md and table.json.")
     flags.DEFINE_string("results_md", None, "Markdown file whose `## Reproduction (issue 8)` section (between marker "
                         "comments) is replaced, or appended, with the table; e.g. benchmarks/RESULTS.md.")
@@ -526,6 +529,7 @@ def main(argv):
         steps=FLAGS.steps, gan_steps=FLAGS.gan_steps, batch_size=FLAGS.batch_size, gan_batch_size=FLAGS.gan_batch_size,
         critic_steps=FLAGS.critic_steps, dataset_config=FLAGS.dataset_config, data_dir=FLAGS.data_dir,
         architecture=FLAGS.architecture, num_latents=FLAGS.num_latents, eval_samples=FLAGS.eval_samples,
+        precision=FLAGS.precision,
     )
     try:
         planned = plan_runs(FLAGS.output_dir, FLAGS.datasets, FLAGS.models, FLAGS.seeds,
