@@ -10,6 +10,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TFDS_DISABLE_GCS", "1")
 
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 _cpus = tf.config.list_physical_devices("CPU")
@@ -37,3 +38,13 @@ def shared_mirrored_strategy() -> tf.distribute.MirroredStrategy:
         devices = [device.name for device in tf.config.list_logical_devices("CPU")][:2]
         _MIRRORED_STRATEGY = tf.distribute.MirroredStrategy(devices)
     return _MIRRORED_STRATEGY
+
+
+def square_images(count=64, shape=(64, 64, 1), side=10, low=8, high=48, seed=0):
+    """Float32 images in {0, 1}: one bright `side` x `side` square per image, its top-left corner drawn
+    uniformly from `[low, high)` on both axes. Easy to reconstruct, quick to learn."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((count,) + tuple(shape), "float32")
+    for n, (row, column) in enumerate(rng.integers(low, high, size=(count, 2))):
+        images[n, row : row + side, column : column + side] = 1.0
+    return images

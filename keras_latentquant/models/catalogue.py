@@ -356,16 +356,17 @@ def _finite_scalar_quantization(options, image_shape, context):
     return FiniteScalarQuantization(levels=options["fsq_levels"], name="bottleneck")
 
 
+# The options `build_infogan` takes as they are (a model passes those it has; the others keep its defaults).
+_GAN_BUILD_OPTIONS = ("num_values", "quantization_weight", "commitment_weight", "critic_steps",
+                      "gradient_penalty_weight", "latent_regression_weight", "prior")
+
+
 def _gan(quantized: bool):
     def make(image_shape, num_latents, architecture, options, context):
         return build_infogan(
-            quantized, image_shape, num_latents, architecture,
-            num_values=options["num_values"] if quantized else 10, value_range=tuple(options["value_range"]),
-            quantization_weight=options["quantization_weight"] if quantized else 0.0,
-            commitment_weight=options["commitment_weight"] if quantized else 0.0,
-            critic_steps=options["critic_steps"], gradient_penalty_weight=options["gradient_penalty_weight"],
-            latent_regression_weight=options["latent_regression_weight"],
-            prior=options.get("prior", "uniform"), seed=context["seed"], name=context["name"],
+            quantized, image_shape, num_latents, architecture, value_range=tuple(options["value_range"]),
+            seed=context["seed"], name=context["name"],
+            **{name: options[name] for name in _GAN_BUILD_OPTIONS if name in options},
         )
 
     return make

@@ -9,15 +9,7 @@ import pytest
 from keras_latentquant.layers import LatentQuantization
 from keras_latentquant.models import ImageBinaryCrossentropy, build_ae, build_qlae, encode, get_quantizer
 from keras_latentquant.optimizers import DecoupledWeightDecayAdam
-
-
-def _blobs(count=64, seed=0):
-    """Binary 64x64 images of a square at random positions: easy to reconstruct, quick to learn."""
-    rng = np.random.default_rng(seed)
-    images = np.zeros((count, 64, 64, 1), "float32")
-    for n, (row, column) in enumerate(rng.integers(8, 48, size=(count, 2))):
-        images[n, row : row + 10, column : column + 10] = 1.0
-    return images
+from tests.conftest import square_images
 
 
 def test_qlae_structure_and_defaults():
@@ -52,7 +44,7 @@ def test_image_binary_crossentropy_by_hand():
 @pytest.mark.parametrize("builder", [build_qlae, build_ae])
 def test_training_lowers_reconstruction_loss(builder):
     keras.utils.set_random_seed(0)
-    images = _blobs()
+    images = square_images()
     model = builder(num_latents=4, architecture="fast")
     initial = model.evaluate(images, images, verbose=0, return_dict=True)["loss"]
     model.fit(images, images, batch_size=32, epochs=15, verbose=0)
@@ -61,7 +53,7 @@ def test_training_lowers_reconstruction_loss(builder):
 
 
 def test_full_qlae_keras_round_trip(tmp_path):
-    images = _blobs(16)
+    images = square_images(16)
     model = build_qlae(num_latents=4, num_values=[3, 4, 5, 6], architecture="fast", value_range=(-1.0, 1.0))
     model.fit(images, images, batch_size=8, epochs=1, verbose=0)
     path = os.path.join(tmp_path, "qlae.keras")
@@ -76,7 +68,7 @@ def test_full_qlae_keras_round_trip(tmp_path):
 
 
 def test_encode_returns_codes_on_the_grid():
-    images = _blobs(8)
+    images = square_images(8)
     model = build_qlae(num_latents=3, num_values=5, architecture="fast")
     latents = encode(model, images)
     assert latents["codes"].shape == (8, 3) and latents["codes"].dtype == np.int32

@@ -9,20 +9,13 @@ import pytest
 
 from keras_latentquant.models import encode, get_bottleneck
 from keras_latentquant.models.catalogue import MODELS, Option, all_options, build_model, get_model
-
-
-def _blobs(count=64, seed=0):
-    rng = np.random.default_rng(seed)
-    images = np.zeros((count, 64, 64, 1), "float32")
-    for n, (row, column) in enumerate(rng.integers(8, 48, size=(count, 2))):
-        images[n, row : row + 10, column : column + 10] = 1.0
-    return images
+from tests.conftest import square_images
 
 
 @pytest.mark.parametrize("name", sorted(name for name, entry in MODELS.items() if entry.family == "autoencoder"))
 def test_model_trains_and_its_loss_falls(name):
     keras.utils.set_random_seed(0)
-    images = _blobs()
+    images = square_images()
     model = build_model(name, architecture="fast", num_latents=4, dataset_size=len(images))
     assert model.name == name
     initial = model.evaluate(images, images, verbose=0, return_dict=True)["loss"]

@@ -7,16 +7,9 @@ import pytest
 
 from keras_latentquant.layers import LatentQuantization
 from keras_latentquant.models.catalogue import MODELS, PRECISIONS, build_model, dtype_policy
+from tests.conftest import square_images
 
 IMAGE_SHAPE = (32, 32, 1)
-
-
-def _images(count=16, seed=0):
-    rng = np.random.default_rng(seed)
-    images = np.zeros((count,) + IMAGE_SHAPE, "float32")
-    for n, (row, column) in enumerate(rng.integers(4, 20, size=(count, 2))):
-        images[n, row : row + 8, column : column + 8] = 1.0
-    return images
 
 
 # One model per kind of bottleneck and each GAN runs by default; the rest of the catalogue is marked slow
@@ -36,7 +29,7 @@ def test_every_model_trains_under_the_policy(name, precision):
                         precision=precision, **options)
     assert keras.config.dtype_policy().name == "float32"  # the policy was only set while building
     assert model.dtype_policy.name == precision
-    images = _images()
+    images = square_images(16, IMAGE_SHAPE, side=8, low=4, high=20)
     if gan:
         history = model.fit(images, batch_size=8, epochs=2, verbose=0)
         losses = history.history["critic_loss"] + history.history["generator_loss"]
