@@ -92,8 +92,14 @@ def compile_autoencoder(
     Returns:
         `model`, compiled.
     """
+    optimizer = build_optimizer(learning_rate=learning_rate, weight_decay=weight_decay, clip_value=clip_value)
+    if model.dtype_policy.name == "mixed_float16":
+        # Wrapped here rather than by `Model.compile`, so the saved compile config holds the wrapper: a loaded
+        # Functional model's own policy is float32 (Keras does not save it), and `compile_from_config` would
+        # otherwise build a bare optimizer and skip the saved state, loss scale included.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(
-        optimizer=build_optimizer(learning_rate=learning_rate, weight_decay=weight_decay, clip_value=clip_value),
+        optimizer=optimizer,
         loss=ImageBinaryCrossentropy(),
         jit_compile=jit_compile,
     )

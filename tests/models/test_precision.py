@@ -81,3 +81,48 @@ def test_quantizer_codes_agree_across_policies_away_from_boundaries():
 def test_unknown_precision_names_the_valid_ones():
     with pytest.raises(ValueError, match=r"precision must be one of \('float32', 'mixed_bfloat16', 'mixed_float16'\)"):
         build_model("qlae", IMAGE_SHAPE, 4, "fast", precision="float8")
+
+
+@pytest.mark.parametrize("name", ["qlae", "qlinfogan"])
+def test_a_mixed_float16_model_saves_and_loads_with_its_policy_and_loss_scaling(name, tmp_path):
+    keras.utils.set_random_seed(0)
+    gan = MODELS[name].family == "gan"
+    options = {"critic_steps": 1} if gan else {}
+    model = build_model(name, IMAGE_SHAPE, num_latents=4, architecture="fast", dataset_size=16, seed=0,
+                        precision="mixed_float16", **options)
+    images = square_images(16, IMAGE_SHAPE, side=8, low=4, high=20)
+    fit = (lambda m: m.fit(images, batch_size=8, epochs=1, verbose=0)) if gan else (
+        lambda m: m.fit(images, images, batch_size=8, epochs=1, verbose=0))
+    fit(model)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    # Every layer keeps its policy (a loaded Functional model reports float32 for itself: Keras does not save a
+    # Functional's own policy, only its layers').
+    assert _layer_policies(loaded) == _layer_policies(model)
+    assert "mixed_float16" in set(_layer_policies(loaded).values())
+    optimizers = ("optimizer", "generator_optimizer") if gan else ("optimizer",)
+    for attribute in optimizers:
+        saved, restored = getattr(model, attribute), getattr(loaded, attribute)
+        assert isinstance(restored, keras.optimizers.LossScaleOptimizer)
+        # All optimizer state comes back: moments, step counts and the dynamic loss scale (float16 overflow in
+        # the first steps skips updates and halves the scale, so the counts need not equal the steps taken).
+        assert len(restored.variables) == len(saved.variables)
+        for a, b in zip(saved.variables, restored.variables):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+        assert float(saved.dynamic_scale.numpy()) != 2.0**15 or int(saved.iterations.numpy()) > 0  # state moved
+    if gan:
+        codes = np.random.default_rng(0).uniform(-0.5, 0.5, (3, 4)).astype("float32")
+        before, after = model.generator.predict(codes, verbose=0), loaded.generator.predict(codes, verbose=0)
+    else:
+        before, after = model.predict(images, verbose=0), loaded.predict(images, verbose=0)
+    np.testing.assert_array_equal(before, after)
+    # Training goes on from the loaded state.
+    history = fit(loaded)
+    assert np.all(np.isfinite([value for values in history.history.values() for value in values]))
+
+
+def _layer_policies(model):
+    """{layer path: dtype policy} of every layer that is not itself a model or an input."""
+    return {layer.path: layer.dtype_policy.name for layer in model._flatten_layers(include_self=False)
+            if not isinstance(layer, (keras.Model, keras.layers.InputLayer))}
