@@ -273,6 +273,49 @@ def summarize(values: list[float]) -> dict:
     return {"mean": mean, "std": std, "min": min(values), "max": max(values), "n": count, "values": list(values)}
 
 
+def mean_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float | None]:
+    """Mean and the half-width of its Student-t confidence interval (None for fewer than two values)."""
+    from scipy import stats
+
+    values = [float(v) for v in values]
+    count = len(values)
+    mean = sum(values) / count
+    if count < 2:
+        return mean, None
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (count - 1))
+    return mean, float(stats.t.ppf(0.5 + confidence / 2, count - 1)) * std / math.sqrt(count)
+
+
+def difference_interval(a: dict, b: dict, confidence: float = 0.95) -> dict:
+    """`b - a` of two metrics over seeds (`{seed: value}` each), with a Student-t confidence interval.
+
+    Paired by seed when both hold the same seeds (the same initialisation and data order on both sides, so
+    the spread of the per-seed differences is what counts); otherwise Welch's interval for two independent
+    samples (Welch-Satterthwaite degrees of freedom).
+
+    Returns:
+        `{"difference", "half_width" (None when it cannot be estimated), "method" ("paired" or "welch"),
+        "n_a", "n_b"}`.
+    """
+    from scipy import stats
+
+    if set(a) == set(b):
+        difference, half_width = mean_interval([b[seed] - a[seed] for seed in sorted(a)], confidence)
+        return {"difference": difference, "half_width": half_width, "method": "paired", "n_a": len(a), "n_b": len(b)}
+    (mean_a, _), (mean_b, _) = mean_interval(list(a.values())), mean_interval(list(b.values()))
+    result = {"difference": mean_b - mean_a, "half_width": None, "method": "welch", "n_a": len(a), "n_b": len(b)}
+    if len(a) < 2 or len(b) < 2:
+        return result
+    var_a = sum((v - mean_a) ** 2 for v in a.values()) / (len(a) - 1) / len(a)
+    var_b = sum((v - mean_b) ** 2 for v in b.values()) / (len(b) - 1) / len(b)
+    if var_a + var_b == 0:
+        result["half_width"] = 0.0
+        return result
+    dof = (var_a + var_b) ** 2 / (var_a ** 2 / (len(a) - 1) + var_b ** 2 / (len(b) - 1))
+    result["half_width"] = float(stats.t.ppf(0.5 + confidence / 2, dof)) * math.sqrt(var_a + var_b)
+    return result
+
+
 def aggregate(scores: list[dict], order_models=(), order_datasets=()) -> list[dict]:
     """One group per (dataset, model): its seeds, budget and a `summarize` of every column.
 

@@ -392,6 +392,10 @@ def train(config: TrainConfig) -> dict:
     evaluation, callbacks = run_callbacks(config, eval_images, eval_factors, extra=[snapshots] if gan else [])
     print(f"model: {config.model} ({config.architecture}, {config.precision}), {num_latents} latents, "
           f"{_describe(model, config, entry)} on {replicas} replica(s)", flush=True)
+    if config.precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
+        print("warning: mixed_float16 on a machine without a GPU: CPUs emulate float16 arithmetic (QLAE's fast "
+              "model trained about 60x slower than in float32 on this project's CPU); on CPU use "
+              "--precision=mixed_bfloat16 (AMX / AVX512-BF16) or float32.", flush=True)
     # A function of the start step, so that a resumed run reads the batches an uninterrupted one would.
     resumable_data = lambda step: shard_by_data(data.train_from(step))  # noqa: E731  (workers split each batch)
     history, train_seconds, final = fit_and_evaluate(model, config, resumable_data, callbacks, evaluation)
