@@ -23,7 +23,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list(
     "models",
     ["qlae", "ae", "vae", "beta_vae", "beta_tcvae", "bioae", "vqvae", "ard_vae", "fsq",
-     "qlae_no_weight_decay", "ae_weight_decay"],
+     "qlae_no_weight_decay", "ae_weight_decay", "qlae_global_codebook", "qlae_frozen_codebook", "vqvae_weight_decay"],
     "Registered models to train, in table order.",
 )
 flags.DEFINE_string("dataset", "procedural_dsprites", "Registered dataset name.")

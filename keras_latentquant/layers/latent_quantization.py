@@ -42,6 +42,9 @@ class LatentQuantization(keras.layers.Layer):
         value_range: `(low, high)` of the evenly spaced initial codebook values, default `(-0.5, 0.5)`.
         learnable_codebook: if False the codebook values are frozen at their initial grid (the
             quantization loss is then still reported but trains nothing).
+        shared_codebook: if True, one codebook of `num_values` values (an int) serves every dimension (the
+            paper's global-codebook ablation, the reference's `GlobalQuantizedLatent`): the variable has shape
+            `(1, num_values)`, and every dimension's encodings pull on the same values.
         quantization_weight: weight of the codebook loss `mean((sg(z) - q)^2)`, default 0.01.
         commitment_weight: weight of the commitment loss `mean((z - sg(q))^2)`, default 0.01.
         per_dimension_metrics: if True, also report the perplexity of every latent dimension's code
@@ -77,6 +80,7 @@ class LatentQuantization(keras.layers.Layer):
         num_values: int | Sequence[int] = 10,
         value_range: Sequence[float] = (-0.5, 0.5),
         learnable_codebook: bool = True,
+        shared_codebook: bool = False,
         quantization_weight: float = 0.01,
         commitment_weight: float = 0.01,
         per_dimension_metrics: bool = False,
@@ -86,6 +90,13 @@ class LatentQuantization(keras.layers.Layer):
         self.num_values = validate_counts("num_values", num_values, "a codebook of one value carries no information")
         self.value_range = validate_range("value_range", value_range)
         self.learnable_codebook = bool(learnable_codebook)
+        self.shared_codebook = bool(shared_codebook)
+        if self.shared_codebook and isinstance(self.num_values, list) and len(set(self.num_values)) > 1:
+            raise ValueError(
+                f"shared_codebook=True gives every dimension the same codebook, so it takes one count; got "
+                f"num_values={self.num_values}. Pass num_values as an int, or shared_codebook=False for one "
+                "codebook per dimension."
+            )
         self.quantization_weight = validate_weight("quantization_weight", quantization_weight)
         self.commitment_weight = validate_weight("commitment_weight", commitment_weight)
         self.per_dimension_metrics = bool(per_dimension_metrics)
@@ -117,11 +128,12 @@ class LatentQuantization(keras.layers.Layer):
         self._num_values_array = np.asarray(counts, dtype="float32")
 
         # float32 whatever the dtype policy: distances between close codebook values must not
-        # round away under mixed_float16.
+        # round away under mixed_float16. A shared codebook is one row, broadcast over the dimensions.
+        rows = 1 if self.shared_codebook else self.num_latents
         self.codebook = self.add_weight(
             name="codebook",
-            shape=(self.num_latents, self.max_num_values),
-            initializer=keras.initializers.Constant(initial),
+            shape=(rows, self.max_num_values),
+            initializer=keras.initializers.Constant(initial[:rows]),
             dtype="float32",
             trainable=self.learnable_codebook,
             autocast=False,
@@ -137,6 +149,13 @@ class LatentQuantization(keras.layers.Layer):
         if isinstance(self.num_values, list):
             return list(self.num_values)
         return [self.num_values] * self.num_latents
+
+    def codebook_values(self) -> np.ndarray:
+        """The codebook as a NumPy array of shape `(num_latents, max_num_values)`, one row per dimension (a
+        shared codebook repeated in every row; a row shorter than the longest padded with its last value)."""
+        require_built(self, "codebook_values")
+        values = keras.ops.convert_to_numpy(self.codebook)
+        return np.repeat(values, self.num_latents, axis=0) if self.shared_codebook else values
 
     @property
     def num_codes(self) -> int:
@@ -285,6 +304,7 @@ class LatentQuantization(keras.layers.Layer):
                 "num_values": self.num_values,
                 "value_range": list(self.value_range),
                 "learnable_codebook": self.learnable_codebook,
+                "shared_codebook": self.shared_codebook,
                 "quantization_weight": self.quantization_weight,
                 "commitment_weight": self.commitment_weight,
                 "per_dimension_metrics": self.per_dimension_metrics,

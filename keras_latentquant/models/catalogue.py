@@ -144,6 +144,8 @@ VALUE_RANGE = Option("value_range", [-0.5, 0.5], "Range of the initial evenly sp
                      "InfoWGAN-GP's uniform prior).", "range")
 LEARNABLE_CODEBOOK = Option("learnable_codebook", True, "Train the codebook values (False: keep the initial evenly "
                             "spaced grid).", "bool")
+SHARED_CODEBOOK = Option("shared_codebook", False, "One scalar codebook shared by every latent (the paper's "
+                         "global-codebook ablation) instead of one per latent.", "bool")
 QUANTIZATION_WEIGHT = Option("quantization_weight", 0.01, "Weight of the codebook loss.", lower=0.0)
 COMMITMENT_WEIGHT = Option("commitment_weight", 0.01, "Weight of the commitment loss.", lower=0.0)
 WEIGHT_DECAY = Option("weight_decay", 0.0, "Decoupled weight decay of the kernels (not biases or codebooks).",
@@ -299,7 +301,8 @@ def _latent_quantization(options, image_shape, context):
 
     return LatentQuantization(
         num_values=options["num_values"], value_range=tuple(options["value_range"]),
-        learnable_codebook=options["learnable_codebook"], quantization_weight=options["quantization_weight"],
+        learnable_codebook=options["learnable_codebook"], shared_codebook=options["shared_codebook"],
+        quantization_weight=options["quantization_weight"],
         commitment_weight=options["commitment_weight"], name="latent_quantization",
     )
 
@@ -373,6 +376,7 @@ def _gan(quantized: bool):
 
 
 _QUANTIZER = (NUM_VALUES, VALUE_RANGE, QUANTIZATION_WEIGHT, COMMITMENT_WEIGHT)
+_QLAE_CODEBOOK = (LEARNABLE_CODEBOOK, SHARED_CODEBOOK)
 _GAN_TRAINING = (CRITIC_STEPS, GRADIENT_PENALTY_WEIGHT, LATENT_REGRESSION_WEIGHT, BETA_1, BETA_2, NUM_SAMPLES_SHOWN)
 _AE_RUN = {"learning_rate": 1e-3, "batch_size": 128, "steps": 200_000}
 _GAN_RUN = {"learning_rate": 2e-4, "batch_size": 64, "steps": 100_000}
@@ -388,14 +392,21 @@ MODELS: dict[str, ModelEntry] = {
     entry.name: entry
     for entry in [
         _entry("qlae", "quantized-latent autoencoder (latent quantization + weight decay 0.1)",
-               _autoencoder(_latent_quantization), (*_QUANTIZER, LEARNABLE_CODEBOOK, WEIGHT_DECAY.with_default(0.1))),
+               _autoencoder(_latent_quantization), (*_QUANTIZER, *_QLAE_CODEBOOK, WEIGHT_DECAY.with_default(0.1))),
         _entry("ae", "plain autoencoder: continuous latents, no weight decay", _autoencoder(_no_bottleneck),
                (WEIGHT_DECAY,)),
-        # The paper's ablations: each ingredient of QLAE alone.
+        # The paper's ablations: each ingredient of QLAE alone, or changed (they take QLAE's per-dataset loss
+        # weights, `reference_defaults`, so only the named ingredient differs).
         _entry("qlae_no_weight_decay", "ablation: latent quantization without weight decay",
-               _autoencoder(_latent_quantization), (*_QUANTIZER, LEARNABLE_CODEBOOK, WEIGHT_DECAY)),
+               _autoencoder(_latent_quantization), (*_QUANTIZER, *_QLAE_CODEBOOK, WEIGHT_DECAY)),
         _entry("ae_weight_decay", "ablation: weight decay 0.1 without quantization", _autoencoder(_no_bottleneck),
                (WEIGHT_DECAY.with_default(0.1),)),
+        _entry("qlae_global_codebook", "ablation: QLAE with one scalar codebook shared by all latents",
+               _autoencoder(_latent_quantization),
+               (*_QUANTIZER, LEARNABLE_CODEBOOK, SHARED_CODEBOOK.with_default(True), WEIGHT_DECAY.with_default(0.1))),
+        _entry("qlae_frozen_codebook", "ablation: QLAE with its codebook frozen at the evenly spaced grid",
+               _autoencoder(_latent_quantization),
+               (*_QUANTIZER, LEARNABLE_CODEBOOK.with_default(False), SHARED_CODEBOOK, WEIGHT_DECAY.with_default(0.1))),
         _entry("vae", "VAE: diagonal Gaussian posterior, KL to N(0, I)", _autoencoder(_gaussian_posterior(False), 2),
                (BETA, WEIGHT_DECAY)),
         _entry("beta_vae", "beta-VAE: VAE with the KL weighted by beta (default 4)",
@@ -409,6 +420,9 @@ MODELS: dict[str, ModelEntry] = {
         _entry("vqvae", "VQ-VAE: one shared codebook of vectors for every latent group",
                _autoencoder(_vector_quantization),
                (VQ_NUM_CODES, VQ_VECTOR_DIM, VQ_EMA, VQ_DEAD_CODE_THRESHOLD, WEIGHT_DECAY)),
+        _entry("vqvae_weight_decay", "ablation: VQ-VAE with QLAE's weight decay (0.1)",
+               _autoencoder(_vector_quantization),
+               (VQ_NUM_CODES, VQ_VECTOR_DIM, VQ_EMA, VQ_DEAD_CODE_THRESHOLD, WEIGHT_DECAY.with_default(0.1))),
         _entry("fsq", "finite scalar quantization: fixed per-dimension grid, weight decay 0.1",
                _autoencoder(_finite_scalar_quantization), (FSQ_LEVELS, WEIGHT_DECAY.with_default(0.1))),
         _entry("qlinfogan", "QLInfoGAN: WGAN-GP generator on a quantized latent grid, with its encoder",

@@ -524,7 +524,7 @@ class InfoGAN(keras.Model):
         if self.quantizer is not None:
             counts = self.quantizer.values_per_dimension
             steps = max(counts)
-            codebook = keras.ops.convert_to_numpy(self.quantizer.codebook)
+            codebook = self.quantizer.codebook_values()
             values = np.stack([codebook[j, np.minimum(np.arange(steps), counts[j] - 1)] for j in range(self.latent_dim)])
             labels = [f"v{k}" for k in range(steps)]
         else:

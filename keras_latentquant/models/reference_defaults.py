@@ -19,7 +19,10 @@ Where each value comes from (reference paths):
 | beta_vae | shapes3d 3, mpi3d 0.1, falcor3d 10, isaac3d 0.3 | KL weight `beta` | `params/vae/vae_<dataset>.yaml` (`kl`) |
 | beta_tcvae | shapes3d 3, mpi3d 0.3, falcor3d 3, isaac3d 1 | total-correlation weight | `params/tcvae/*.yaml` |
 
-The QLAE ablation without weight decay takes QLAE's loss weights. Not carried over, because the quantity is
+The QLAE ablations take QLAE's values: without weight decay its loss weights; with one shared (global) codebook
+or a frozen codebook all of them, so that only the named ingredient differs. (The reference's own
+`model_partial/global_quantized_ae.yaml` says 0.01, 0.01 and weight decay 0.1 whatever the dataset, and has no
+per-dataset file; on dSprites, where QLAE's weights are 0.001, that would change two things at once.) Not carried over, because the quantity is
 not the same as ours: BioAE's activity weight (the reference averages the activity energy over latents
 without dividing by the number of pixels, so its weights are not comparable with our per-pixel units), and
 VQ-VAE's settings (512 codes of 64 dimensions per latent there; another layout of codebook here). The
@@ -46,6 +49,8 @@ REFERENCE_DATASET_DEFAULTS: dict[str, dict[str, dict[str, float]]] = {
         family: {name: value for name, value in options.items() if name != "weight_decay"}
         for family, options in _QLAE.items()
     },
+    "qlae_global_codebook": _QLAE,
+    "qlae_frozen_codebook": _QLAE,
     "qlinfogan": {
         "shapes3d": {"weight_decay": 1e-3},
         "mpi3d": {"weight_decay": 1e-3},

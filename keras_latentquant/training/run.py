@@ -284,7 +284,7 @@ def save_traversals(model: keras.Model, image: np.ndarray, path: str, num_steps:
     if quantizer is not None:
         counts = quantizer.values_per_dimension
         steps = max(counts)
-        codebook = keras.ops.convert_to_numpy(quantizer.codebook)
+        codebook = quantizer.codebook_values()
         base = latent
         # One row per dimension; a dimension with fewer values repeats its last one.
         grid = np.repeat(base[None, None], num_latents, axis=0).repeat(steps, axis=1)
@@ -468,6 +468,6 @@ def _write_gan_outputs(model, config: TrainConfig, snapshots: GANSnapshots, metr
         model.generator.save(temporary)
     paths = snapshots.write(config.steps)
     if model.quantized:
-        metrics["codebook"] = np.round(keras.ops.convert_to_numpy(model.quantizer.codebook), 4).tolist()
+        metrics["codebook"] = np.round(model.quantizer.codebook_values(), 4).tolist()
     return ["generator.keras", os.path.basename(paths["samples"]), os.path.basename(paths["traversals"]), "images/",
             "logs/"]

@@ -137,6 +137,42 @@ def test_codebook_gets_only_the_quantization_loss_gradient():
     np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-8)
 
 
+def test_shared_codebook_is_one_row_used_by_every_dimension():
+    # The global-codebook ablation: one (1, n) variable; each dimension quantizes to the same values, and the
+    # codebook's gradient sums every dimension's pull: -2 beta / (N d) * sum_{n, j: k_nj = k} (z_nj - v_k).
+    beta = 0.5
+    layer = LatentQuantization(num_values=4, shared_codebook=True, quantization_weight=beta, commitment_weight=0.0)
+    latents = np.array([[0.2, -0.3, 0.45], [0.1, 0.4, -0.1], [-0.45, 0.3, 0.05]], dtype="float32")  # none at a midpoint
+    with tf.GradientTape() as tape:
+        outputs = layer(latents)
+        loss = tf.add_n(layer.losses)
+    assert tuple(layer.codebook.shape) == (1, 4)
+    row = np.linspace(-0.5, 0.5, 4)
+    codes, values = numpy_quantize(latents, [row] * 3)
+    np.testing.assert_allclose(outputs.numpy(), values, atol=1e-7)
+    np.testing.assert_array_equal(layer.encode_codes(latents).numpy(), codes)
+    np.testing.assert_allclose(layer.codebook_values(), [row] * 3, atol=1e-7)
+    expected = np.zeros((1, 4))
+    for index in np.ndindex(latents.shape):
+        expected[0, codes[index]] += -2 * beta / latents.size * (latents[index] - values[index])
+    np.testing.assert_allclose(tape.gradient(loss, layer.codebook).numpy(), expected, rtol=1e-5, atol=1e-8)
+    # Moving the shared value moves it for every dimension.
+    layer.codebook.assign(np.array([[-0.5, -0.2, 0.2, 0.5]], "float32"))
+    np.testing.assert_allclose(layer.decode_codes(np.array([[1, 1, 2]])).numpy(), [[-0.2, -0.2, 0.2]], atol=1e-7)
+
+
+def test_shared_codebook_round_trips(tmp_path):
+    layer = LatentQuantization(num_values=[5, 5, 5], shared_codebook=True)
+    model = keras.Sequential([keras.Input((3,)), layer])
+    layer.codebook.assign(np.array([[-0.4, -0.1, 0.0, 0.2, 0.3]], "float32"))
+    path = str(tmp_path / "shared.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.layers[-1].shared_codebook and tuple(loaded.layers[-1].codebook.shape) == (1, 5)
+    latents = np.random.default_rng(0).uniform(-0.5, 0.5, (16, 3)).astype("float32")
+    np.testing.assert_array_equal(model.predict(latents, verbose=0), loaded.predict(latents, verbose=0))
+
+
 def test_input_gradient_includes_commitment_term():
     # d/dz of gamma * mean((z - sg(q))^2) = 2 gamma (z - q) / (N d), added to the straight-through identity.
     gamma = 0.5
@@ -236,6 +272,7 @@ def test_sample_codes_lie_on_the_grid_and_cover_it():
         ({"value_range": 3}, "pair"),
         ({"quantization_weight": -1.0}, "quantization_weight"),
         ({"commitment_weight": "x"}, "commitment_weight"),
+        ({"num_values": [4, 5], "shared_codebook": True}, "takes one count"),
     ],
 )
 def test_bad_arguments_raise_value_error(kwargs, message):

@@ -40,6 +40,9 @@ def test_model_trains_and_its_loss_falls(name):
         ("bioae", 0.01, "NonNegativeLatents"),
         ("vqvae", 0.0, "VectorQuantization"),
         ("fsq", 0.1, "FiniteScalarQuantization"),
+        ("qlae_global_codebook", 0.1, "LatentQuantization"),
+        ("qlae_frozen_codebook", 0.1, "LatentQuantization"),
+        ("vqvae_weight_decay", 0.1, "VectorQuantization"),
     ],
 )
 def test_defaults_and_bottlenecks(name, weight_decay, bottleneck):
@@ -114,3 +117,19 @@ def test_fixed_codebook_option():
     fixed = get_bottleneck(build_model("qlae", architecture="fast", num_latents=2, learnable_codebook=False))
     assert not fixed.trainable_weights and len(fixed.non_trainable_weights) >= 1
     assert get_bottleneck(build_model("qlae", architecture="fast", num_latents=2)).trainable_weights
+
+
+def test_codebook_ablations_change_only_their_codebook():
+    # qlae_global_codebook: one (1, 10) codebook; qlae_frozen_codebook: per-latent rows, none trainable; both
+    # take QLAE's per-dataset loss weights and weight decay, so only the codebook differs from QLAE.
+    shared = get_bottleneck(build_model("qlae_global_codebook", architecture="fast", num_latents=3))
+    assert shared.shared_codebook and tuple(shared.codebook.shape) == (1, 10) and shared.trainable_weights
+    frozen = get_bottleneck(build_model("qlae_frozen_codebook", architecture="fast", num_latents=3))
+    assert not frozen.shared_codebook and tuple(frozen.codebook.shape) == (3, 10) and not frozen.trainable_weights
+    for name in ("qlae_global_codebook", "qlae_frozen_codebook"):
+        for dataset in ("procedural_dsprites", "procedural_shapes3d", "real_mpi3d"):
+            ablation, qlae = (get_model(n).resolve_options({}, dataset) for n in (name, "qlae"))
+            assert {k: v for k, v in ablation.items() if k not in ("shared_codebook", "learnable_codebook")} == \
+                {k: v for k, v in qlae.items() if k not in ("shared_codebook", "learnable_codebook")}, (name, dataset)
+    # The option is QLAE's too, so the ablation is also `--model=qlae --shared_codebook`.
+    assert get_bottleneck(build_model("qlae", architecture="fast", num_latents=3, shared_codebook=True)).shared_codebook
