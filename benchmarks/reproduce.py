@@ -316,6 +316,85 @@ def difference_interval(a: dict, b: dict, confidence: float = 0.95) -> dict:
     return result
 
 
+# The paper's claims, each checked on every dataset where its models were run: (claim, subject, rivals,
+# metric key, label, kind). "beats": subject minus the best rival (highest mean) must be above 0; "keeps":
+# subject minus the rival must not fall below -PSNR_TOLERANCE_DB.
+CLAIMS = (
+    ("QLAE beats the baselines on InfoM", "qlae", ("ae", "beta_vae", "beta_tcvae", "bioae", "vqvae"),
+     "infom", "InfoM", "beats"),
+    ("QLAE beats the baselines on InfoC", "qlae", ("ae", "beta_vae", "beta_tcvae", "bioae", "vqvae"),
+     "infoc", "InfoC", "beats"),
+    ("QLAE beats the baselines on DCI D", "qlae", ("ae", "beta_vae", "beta_tcvae", "bioae", "vqvae"),
+     "dci_d", "DCI D", "beats"),
+    ("QLAE keeps AE's reconstruction", "qlae", ("ae",), "psnr", "PSNR (dB)", "keeps"),
+    ("weight decay matters: QLAE beats QLAE without it on InfoM", "qlae", ("qlae_no_weight_decay",),
+     "infom", "InfoM", "beats"),
+    ("quantization matters: QLAE beats AE with weight decay on InfoM", "qlae", ("ae_weight_decay",),
+     "infom", "InfoM", "beats"),
+    ("per-latent codebooks matter: QLAE beats one global codebook on InfoM", "qlae", ("qlae_global_codebook",),
+     "infom", "InfoM", "beats"),
+    ("learned values matter: QLAE beats a frozen codebook on InfoM", "qlae", ("qlae_frozen_codebook",),
+     "infom", "InfoM", "beats"),
+    ("QLInfoGAN beats InfoWGAN-GP on InfoM", "qlinfogan", ("infowgan_gp",), "infom", "InfoM", "beats"),
+    ("QLInfoGAN beats InfoWGAN-GP on InfoC", "qlinfogan", ("infowgan_gp",), "infoc", "InfoC", "beats"),
+    ("FactorQVAE's claim: it beats QLAE on InfoM", "factorqvae", ("qlae",), "infom", "InfoM", "beats"),
+    ("FactorQVAE's claim: it beats QLAE on DCI D", "factorqvae", ("qlae",), "dci_d", "DCI D", "beats"),
+)
+PSNR_TOLERANCE_DB = 0.5
+CLAIMS_NOTE = (f"subject minus the rival with the highest mean, 95% Student-t interval over seeds, paired by seed; "
+               f"'holds' when the interval lies above 0 (reconstruction: above -{PSNR_TOLERANCE_DB} dB), 'does not "
+               "hold' when it lies below, otherwise not resolved at this budget")
+
+
+def evaluate_claims(scores: list[dict], claims=CLAIMS, confidence: float = 0.95) -> list[dict]:
+    """Each claim on each dataset where its subject and at least one rival have scores: the subject minus the
+    best rival (highest mean; paired by seed where the seeds match) with its confidence interval, and a verdict:
+    `holds` (interval above 0, or for "keeps" above -PSNR_TOLERANCE_DB), `does not hold` (interval below 0, or
+    below the tolerance), else `not resolved at this budget`."""
+    by_group: dict[tuple[str, str], dict[int, float]] = {}
+    for run in scores:
+        for claim in claims:
+            key = claim[3]
+            if run.get(key) is not None:
+                by_group.setdefault((run["dataset"], run["model"], key), {})[run["seed"]] = float(run[key])
+    rows = []
+    datasets = sorted({run["dataset"] for run in scores})
+    for text, subject, rivals, key, label, kind in claims:
+        for dataset in datasets:
+            mine = by_group.get((dataset, subject, key))
+            present = [rival for rival in rivals if (dataset, rival, key) in by_group]
+            if not mine or not present:
+                continue
+            best = max(present, key=lambda rival: mean_interval(list(by_group[(dataset, rival, key)].values()))[0])
+            difference = difference_interval(by_group[(dataset, best, key)], mine, confidence)
+            threshold = -PSNR_TOLERANCE_DB if kind == "keeps" else 0.0
+            if difference["half_width"] is None:
+                verdict = "not resolved at this budget"
+            elif difference["difference"] - difference["half_width"] > threshold:
+                verdict = "holds"
+            elif difference["difference"] + difference["half_width"] < threshold:
+                verdict = "does not hold"
+            else:
+                verdict = "not resolved at this budget"
+            rows.append({"claim": text, "dataset": dataset, "subject": subject, "best_rival": best,
+                         "rivals_run": present, "rivals_missing": [r for r in rivals if r not in present],
+                         "metric": label, "verdict": verdict, **difference})
+    return rows
+
+
+def format_claims(rows: list[dict]) -> str:
+    """Markdown table of `evaluate_claims`: one row per claim and dataset."""
+    lines = ["| claim | dataset | metric | subject − best rival (95% CI) | best rival | verdict |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        interval = (f"{row['difference']:+.3f}" if row["half_width"] is None
+                    else f"{row['difference']:+.3f} ± {row['half_width']:.3f}")
+        missing = f" (not run: {', '.join(row['rivals_missing'])})" if row["rivals_missing"] else ""
+        lines.append(f"| {row['claim']} | {row['dataset']} | {row['metric']} | {interval} ({row['method']}, "
+                     f"n={row['n_b']}/{row['n_a']}) | {row['best_rival']}{missing} | {row['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
 def aggregate(scores: list[dict], order_models=(), order_datasets=()) -> list[dict]:
     """One group per (dataset, model): its seeds, budget and a `summarize` of every column.
 
@@ -423,6 +502,7 @@ def format_section(groups: list[dict], scores: list[dict], missing: list[str], r
                    tabulated_by: str | None = None) -> str:
     """The `## Reproduction (issue 8)` section of RESULTS.md, markers included."""
     commands = list(dict.fromkeys(run["command"] for run in scores if run.get("command")))
+    claims = evaluate_claims(scores)
     machines = sorted({run["machine"] for run in scores if run.get("machine")})
     versions = sorted({f"TensorFlow {run['versions']['tensorflow']} / Keras {run['versions']['keras']}"
                        for run in scores if run.get("versions")})
@@ -447,6 +527,7 @@ def format_section(groups: list[dict], scores: list[dict], missing: list[str], r
         "",
         format_table(groups).rstrip("\n"),
         "",
+        *([f"The paper's claims ({CLAIMS_NOTE}):", "", format_claims(claims).rstrip("\n"), ""] if claims else []),
         "Wall time of every run:",
         "",
         format_wall_times(groups).rstrip("\n"),
@@ -491,12 +572,15 @@ def write_outputs(output_dir: str, planned: list[dict], order_models, order_data
     table = format_table(groups)
     wall_times = format_wall_times(groups) if groups else ""
     os.makedirs(output_dir, exist_ok=True)
+    claims = evaluate_claims(scores)
     with open(os.path.join(output_dir, "table.md"), "w", encoding="utf-8") as handle:
         handle.write(f"{describe_budget(groups)}\n\nMean ± {SPREAD}.\n\n{table}\n")
+        if claims:
+            handle.write(f"The paper's claims ({CLAIMS_NOTE}):\n\n{format_claims(claims)}\n")
         handle.write(f"Wall time of every run:\n\n{wall_times}")
         if missing:
             handle.write(f"\nMissing runs: {', '.join(missing)}\n")
-    summary = {"spread": SPREAD, "groups": groups, "runs": scores, "missing": missing}
+    summary = {"spread": SPREAD, "groups": groups, "claims": claims, "runs": scores, "missing": missing}
     write_json_atomic(os.path.join(output_dir, "table.json"), summary)
     if results_md:
         with open(results_md, encoding="utf-8") as handle:
