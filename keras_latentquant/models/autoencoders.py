@@ -43,6 +43,7 @@ def build_autoencoder(
     encoder_output_dim: int | None = None,
     architecture: str = "paper",
     name: str = "autoencoder",
+    model_class: type = keras.Model,
 ) -> keras.Model:
     """Builds `image -> encoder -> bottleneck -> decoder -> pixel logits` (uncompiled; `compile_autoencoder`).
 
@@ -55,6 +56,8 @@ def build_autoencoder(
             Gaussian posterior's means and log-variances).
         architecture: `"paper"`, `"paper_small"` or `"fast"` encoder/decoder (see `build_encoder`).
         name: model name.
+        model_class: the functional model's class (a `keras.Model` subclass with its own train step, such as
+            `models.factorqvae.FactorQVAE`, or `keras.Model`).
 
     Returns:
         A functional `keras.Model` from images to pixel logits.
@@ -69,7 +72,7 @@ def build_autoencoder(
     images = keras.Input(tuple(image_shape), name="image")
     encoded = encoder(images)
     latents = bottleneck(encoded) if bottleneck is not None else encoded
-    return keras.Model(images, decoder(latents), name=name)
+    return model_class(images, decoder(latents), name=name)
 
 
 def compile_autoencoder(

@@ -150,9 +150,10 @@ QUANTIZATION_WEIGHT = Option("quantization_weight", 0.01, "Weight of the codeboo
 COMMITMENT_WEIGHT = Option("commitment_weight", 0.01, "Weight of the commitment loss.", lower=0.0)
 WEIGHT_DECAY = Option("weight_decay", 0.0, "Decoupled weight decay of the kernels (not biases or codebooks).",
                       lower=0.0)
-BETA = Option("beta", 1.0, "KL weight of the VAE family.", lower=0.0)
-TOTAL_CORRELATION_WEIGHT = Option("total_correlation_weight", 6.0, "beta-TCVAE's total-correlation weight.",
-                                  lower=0.0)
+BETA = Option("beta", 1.0, "KL weight of the VAE family (FactorQVAE: of the KL to the uniform prior over its "
+              "codebook entries).", lower=0.0)
+TOTAL_CORRELATION_WEIGHT = Option("total_correlation_weight", 6.0, "Total-correlation weight (beta-TCVAE: of its "
+                                  "minibatch estimate; FactorQVAE: of its discriminator's estimate).", lower=0.0)
 ACTIVITY_WEIGHT = Option("activity_weight", 0.1, "BioAE's activity energy weight.", lower=0.0)
 VQ_NUM_CODES = Option("vq_num_codes", 64, "VQ-VAE: codewords in the shared codebook.", "int", lower=2)
 VQ_VECTOR_DIM = Option("vq_vector_dim", 2, "VQ-VAE: size of each quantized latent vector.", "int", lower=1)
@@ -166,6 +167,13 @@ CRITIC_STEPS = Option("critic_steps", 5, "Critic updates per generator update.",
 GRADIENT_PENALTY_WEIGHT = Option("gradient_penalty_weight", 10.0, "WGAN-GP gradient penalty weight.", lower=0.0)
 LATENT_REGRESSION_WEIGHT = Option("latent_regression_weight", 200.0, "Latent regression (InfoGAN) loss weight.",
                                   lower=0.0)
+FQ_NUM_VALUES = Option("fq_num_values", 64, "FactorQVAE: entries of its global scalar codebook.", "int", lower=2)
+FQ_TEMPERATURE_DECAY = Option("fq_temperature_decay", 1e-5, "FactorQVAE: the Gumbel-softmax temperature is "
+                              "exp(-fq_temperature_decay * step).", lower=0.0)
+FQ_DISCRIMINATOR_UNITS = Option("fq_discriminator_units", 1000, "FactorQVAE: width of the total-correlation "
+                                "discriminator's hidden layers.", "int", lower=1)
+FQ_DISCRIMINATOR_LAYERS = Option("fq_discriminator_layers", 5, "FactorQVAE: hidden layers of its discriminator.",
+                                 "int", lower=1)
 BETA_1 = Option("beta_1", 0.0, "Adam beta1 of both GAN optimizers.", lower=0.0, upper=1.0)
 BETA_2 = Option("beta_2", 0.9, "Adam beta2 of both GAN optimizers.", lower=0.0, upper=1.0)
 NUM_SAMPLES_SHOWN = Option("num_samples_shown", 64, "Images in the sample grid written at every evaluation.",
@@ -187,6 +195,8 @@ class ModelEntry:
         learning_rate: Adam's default learning rate.
         batch_size: default global batch size (a GAN: of each critic step).
         steps: default training steps (a GAN: generator steps).
+        compiler: `(model, learning_rate, options, jit_compile) -> model` for a model whose optimizer and step
+            are its own (FactorQVAE); None compiles by family (`compile_autoencoder`, `compile_infogan`).
     """
 
     name: str
@@ -197,6 +207,7 @@ class ModelEntry:
     learning_rate: float
     batch_size: int
     steps: int
+    compiler: Callable[..., keras.Model] | None = None
 
     def option_names(self) -> tuple[str, ...]:
         return tuple(option.name for option in self.options)
@@ -254,7 +265,9 @@ class ModelEntry:
         """Compiles `model` with this model's optimizer (its learning rate unless given) and loss."""
         resolved = self.resolve_options(options)
         learning_rate = self.learning_rate if learning_rate is None else learning_rate
-        if self.family == "gan":
+        if self.compiler is not None:
+            self.compiler(model, learning_rate, resolved, jit_compile)
+        elif self.family == "gan":
             compile_infogan(model, learning_rate, resolved["beta_1"], resolved["beta_2"], resolved["weight_decay"],
                             jit_compile=jit_compile)
         else:
@@ -353,6 +366,25 @@ def _vector_quantization(options, image_shape, context):
     )
 
 
+def _factorqvae(image_shape, num_latents, architecture, options, context):
+    from keras_latentquant.layers.factor_quantization import FactorQuantization
+    from keras_latentquant.models.factorqvae import FactorQVAE
+
+    layer = FactorQuantization(
+        num_values=options["fq_num_values"], kl_weight=options["beta"], tc_weight=options["total_correlation_weight"],
+        temperature_decay=options["fq_temperature_decay"], discriminator_units=options["fq_discriminator_units"],
+        discriminator_layers=options["fq_discriminator_layers"], seed=context["seed"], name="bottleneck",
+    )
+    return build_autoencoder(layer, image_shape=image_shape, num_latents=num_latents, architecture=architecture,
+                             name=context["name"], model_class=FactorQVAE)
+
+
+def _compile_factorqvae(model, learning_rate, options, jit_compile):
+    from keras_latentquant.models.factorqvae import compile_factorqvae
+
+    return compile_factorqvae(model, learning_rate, jit_compile=jit_compile)
+
+
 def _finite_scalar_quantization(options, image_shape, context):
     from keras_latentquant.layers.finite_scalar_quantization import FiniteScalarQuantization
 
@@ -382,9 +414,9 @@ _AE_RUN = {"learning_rate": 1e-3, "batch_size": 128, "steps": 200_000}
 _GAN_RUN = {"learning_rate": 2e-4, "batch_size": 64, "steps": 100_000}
 
 
-def _entry(name, description, make, options, family="autoencoder"):
-    run = _AE_RUN if family == "autoencoder" else _GAN_RUN
-    return ModelEntry(name, description, family, tuple(options), make, **run)
+def _entry(name, description, make, options, family="autoencoder", compiler=None, **run):
+    run = {**(_AE_RUN if family == "autoencoder" else _GAN_RUN), **run}
+    return ModelEntry(name, description, family, tuple(options), make, **run, compiler=compiler)
 
 
 #: Every trainable model by name (the trainers' `--model`).
@@ -425,6 +457,10 @@ MODELS: dict[str, ModelEntry] = {
                (VQ_NUM_CODES, VQ_VECTOR_DIM, VQ_EMA, VQ_DEAD_CODE_THRESHOLD, WEIGHT_DECAY.with_default(0.1))),
         _entry("fsq", "finite scalar quantization: fixed per-dimension grid, weight decay 0.1",
                _autoencoder(_finite_scalar_quantization), (FSQ_LEVELS, WEIGHT_DECAY.with_default(0.1))),
+        _entry("factorqvae", "FactorQVAE: global scalar codebook, Gumbel-softmax, discriminator total correlation",
+               _factorqvae, (FQ_NUM_VALUES, BETA.with_default(1e-3), TOTAL_CORRELATION_WEIGHT.with_default(1e-4),
+                             FQ_TEMPERATURE_DECAY, FQ_DISCRIMINATOR_UNITS, FQ_DISCRIMINATOR_LAYERS),
+               compiler=_compile_factorqvae, batch_size=512, steps=100_000),
         _entry("qlinfogan", "QLInfoGAN: WGAN-GP generator on a quantized latent grid, with its encoder",
                _gan(quantized=True), (*_QUANTIZER, *_GAN_TRAINING, WEIGHT_DECAY.with_default(1e-3)), family="gan"),
         _entry("infowgan_gp", "InfoWGAN-GP: continuous prior, no weight decay",

@@ -18,6 +18,7 @@ Where each value comes from (reference paths):
 | qlinfogan | falcor3d | weight decay 1e-4 | `params/quantized_info_gan/falcor3d.yaml` |
 | beta_vae | shapes3d 3, mpi3d 0.1, falcor3d 10, isaac3d 0.3 | KL weight `beta` | `params/vae/vae_<dataset>.yaml` (`kl`) |
 | beta_tcvae | shapes3d 3, mpi3d 0.3, falcor3d 3, isaac3d 1 | total-correlation weight | `params/tcvae/*.yaml` |
+| factorqvae | shapes3d 1e-3 / 1e-4, isaac3d 5e-5 / 5e-5, mpi3d 5e-5 / 1e-6 | KL (`beta`) / TC weight | FactorQVAE's `configs/<dataset>/factorqvae.yaml` (its MPI3D is MPI3D-complex) |
 
 The QLAE ablations take QLAE's values: without weight decay its loss weights; with one shared (global) codebook
 or a frozen codebook all of them, so that only the named ingredient differs. (The reference's own
@@ -51,6 +52,13 @@ REFERENCE_DATASET_DEFAULTS: dict[str, dict[str, dict[str, float]]] = {
     },
     "qlae_global_codebook": _QLAE,
     "qlae_frozen_codebook": _QLAE,
+    # FactorQVAE's own configs (github ituvisionlab/FactorQVAE, configs/<dataset>/factorqvae.yaml): the KL weight
+    # (`kl_weight`, our `beta`) and the discriminator's TC weight (`gamma`); its Shapes3D pair is the default.
+    "factorqvae": {
+        "shapes3d": {"beta": 1e-3, "total_correlation_weight": 1e-4},
+        "isaac3d": {"beta": 5e-5, "total_correlation_weight": 5e-5},
+        "mpi3d": {"beta": 5e-5, "total_correlation_weight": 1e-6},
+    },
     "qlinfogan": {
         "shapes3d": {"weight_decay": 1e-3},
         "mpi3d": {"weight_decay": 1e-3},

@@ -43,6 +43,7 @@ def test_model_trains_and_its_loss_falls(name):
         ("qlae_global_codebook", 0.1, "LatentQuantization"),
         ("qlae_frozen_codebook", 0.1, "LatentQuantization"),
         ("vqvae_weight_decay", 0.1, "VectorQuantization"),
+        ("factorqvae", 0.0, "FactorQuantization"),
     ],
 )
 def test_defaults_and_bottlenecks(name, weight_decay, bottleneck):
