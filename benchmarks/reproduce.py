@@ -70,8 +70,16 @@ def run_dir(output_dir: str, dataset: str, model: str, seed: int) -> str:
 
 def run_config(dataset: str, model: str, seed: int, output_dir: str, *, steps: int, gan_steps: int, batch_size: int,
                gan_batch_size: int, critic_steps: int, dataset_config: str, data_dir: str | None, architecture: str,
-               num_latents: int | None, eval_samples: int, precision: str = "float32") -> dict:
-    """What one run's subprocess needs: the trainer (`autoencoder` or `gan`) and its config's fields."""
+               num_latents: int | None, eval_samples: int, precision: str = "float32", evaluations: int = 1) -> dict:
+    """What one run's subprocess needs: the trainer (`autoencoder` or `gan`) and its config's fields.
+
+    `evaluations` spreads that many evaluations evenly over the run (the last at its end), for learning curves
+    (`benchmarks/learning_curves.py`); the steps must be a multiple of it.
+    """
+    for total in (steps, gan_steps):
+        if total % evaluations:
+            raise ValueError(f"--evaluations={evaluations} must divide the steps ({total}): evaluations are "
+                             "evenly spaced and the last one is at the end.")
     common = dict(
         output_dir=run_dir(output_dir, dataset, model, seed), dataset=dataset, dataset_config=dataset_config,
         data_dir=data_dir, model=model, architecture=architecture, num_latents=num_latents, seed=seed,
@@ -81,10 +89,10 @@ def run_config(dataset: str, model: str, seed: int, output_dir: str, *, steps: i
 
     if MODELS[model].family == "gan":  # the GAN budget: generator steps, batch and critic steps
         # One evaluation, at the end: the trainer scores InfoMEC there and the worker adds DCI.
-        config = dict(common, steps=gan_steps, eval_interval=gan_steps, batch_size=gan_batch_size,
+        config = dict(common, steps=gan_steps, eval_interval=gan_steps // evaluations, batch_size=gan_batch_size,
                       options={"critic_steps": critic_steps})
         return {"trainer": "gan", "config": config}
-    config = dict(common, steps=steps, eval_interval=steps, batch_size=batch_size)
+    config = dict(common, steps=steps, eval_interval=steps // evaluations, batch_size=batch_size)
     return {"trainer": "autoencoder", "config": config}
 
 
@@ -603,6 +611,8 @@ def define_flags() -> None:
     flags.DEFINE_list("datasets", DEFAULT_DATASETS, "Registered datasets.")
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; one run per seed.")
     flags.DEFINE_integer("steps", 200, "Training steps of each autoencoder.", lower_bound=1)
+    flags.DEFINE_integer("evaluations", 1, "Evaluations per run, evenly spaced, the last at the end (more give "
+                         "learning curves: benchmarks/learning_curves.py); part of the budget.", lower_bound=1)
     flags.DEFINE_integer("gan_steps", 150, "Generator steps of each GAN (each with --critic_steps critic updates).",
                          lower_bound=1)
     flags.DEFINE_integer("batch_size", 64, "Autoencoder batch size.", lower_bound=1)
@@ -656,7 +666,7 @@ def main(argv):
         steps=FLAGS.steps, gan_steps=FLAGS.gan_steps, batch_size=FLAGS.batch_size, gan_batch_size=FLAGS.gan_batch_size,
         critic_steps=FLAGS.critic_steps, dataset_config=FLAGS.dataset_config, data_dir=FLAGS.data_dir,
         architecture=FLAGS.architecture, num_latents=FLAGS.num_latents, eval_samples=FLAGS.eval_samples,
-        precision=FLAGS.precision,
+        precision=FLAGS.precision, evaluations=FLAGS.evaluations,
     )
     try:
         planned = plan_runs(FLAGS.output_dir, FLAGS.datasets, FLAGS.models, FLAGS.seeds,
