@@ -92,7 +92,10 @@ def run_config(dataset: str, model: str, seed: int, output_dir: str, *, steps: i
         config = dict(common, steps=gan_steps, eval_interval=gan_steps // evaluations, batch_size=gan_batch_size,
                       options={"critic_steps": critic_steps})
         return {"trainer": "gan", "config": config}
-    config = dict(common, steps=steps, eval_interval=steps // evaluations, batch_size=batch_size)
+    # Equal images per autoencoder update: a model that trains its autoencoder on part of each batch
+    # (FactorQVAE: half; the other half trains its discriminator) gets a larger batch.
+    batch = int(round(batch_size / MODELS[model].reconstruction_share))
+    config = dict(common, steps=steps, eval_interval=steps // evaluations, batch_size=batch)
     return {"trainer": "autoencoder", "config": config}
 
 

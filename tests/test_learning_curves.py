@@ -71,3 +71,10 @@ def test_reproduce_spreads_evaluations_over_the_run():
                                 **budget)["config"]["eval_interval"] == 1
     with pytest.raises(ValueError, match="--evaluations=5 must divide the steps"):
         reproduce.run_config("procedural_dsprites", "qlae", 0, "out", evaluations=5, **budget)
+
+
+def test_factorqvae_gets_twice_the_batch_so_its_autoencoder_sees_as_many_images():
+    planned = reproduce.run_config("procedural_dsprites", "factorqvae", 0, "out", **BUDGET)
+    assert planned["config"]["batch_size"] == 2 * BUDGET["batch_size"]
+    assert reproduce.run_config("procedural_dsprites", "qlae", 0, "out", **BUDGET)["config"]["batch_size"] == \
+        BUDGET["batch_size"]

@@ -197,6 +197,9 @@ class ModelEntry:
         steps: default training steps (a GAN: generator steps).
         compiler: `(model, learning_rate, options, jit_compile) -> model` for a model whose optimizer and step
             are its own (FactorQVAE); None compiles by family (`compile_autoencoder`, `compile_infogan`).
+        reconstruction_share: the share of each batch its autoencoder trains on (FactorQVAE: 0.5, the other half
+            trains its discriminator); a comparison at equal images per autoencoder update gives it batches
+            `1 / reconstruction_share` times as large (`benchmarks/reproduce.py`).
     """
 
     name: str
@@ -208,6 +211,7 @@ class ModelEntry:
     batch_size: int
     steps: int
     compiler: Callable[..., keras.Model] | None = None
+    reconstruction_share: float = 1.0
 
     def option_names(self) -> tuple[str, ...]:
         return tuple(option.name for option in self.options)
@@ -460,7 +464,7 @@ MODELS: dict[str, ModelEntry] = {
         _entry("factorqvae", "FactorQVAE: global scalar codebook, Gumbel-softmax, discriminator total correlation",
                _factorqvae, (FQ_NUM_VALUES, BETA.with_default(1e-3), TOTAL_CORRELATION_WEIGHT.with_default(1e-4),
                              FQ_TEMPERATURE_DECAY, FQ_DISCRIMINATOR_UNITS, FQ_DISCRIMINATOR_LAYERS),
-               compiler=_compile_factorqvae, batch_size=512, steps=100_000),
+               compiler=_compile_factorqvae, batch_size=512, steps=100_000, reconstruction_share=0.5),
         _entry("qlinfogan", "QLInfoGAN: WGAN-GP generator on a quantized latent grid, with its encoder",
                _gan(quantized=True), (*_QUANTIZER, *_GAN_TRAINING, WEIGHT_DECAY.with_default(1e-3)), family="gan"),
         _entry("infowgan_gp", "InfoWGAN-GP: continuous prior, no weight decay",
