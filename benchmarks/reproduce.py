@@ -70,7 +70,8 @@ def run_dir(output_dir: str, dataset: str, model: str, seed: int) -> str:
 
 def run_config(dataset: str, model: str, seed: int, output_dir: str, *, steps: int, gan_steps: int, batch_size: int,
                gan_batch_size: int, critic_steps: int, dataset_config: str, data_dir: str | None, architecture: str,
-               num_latents: int | None, eval_samples: int, precision: str = "float32", evaluations: int = 1) -> dict:
+               num_latents: int | None, eval_samples: int, precision: str = "float32", evaluations: int = 1,
+               jit_compile: bool = False) -> dict:
     """What one run's subprocess needs: the trainer (`autoencoder` or `gan`) and its config's fields.
 
     `evaluations` spreads that many evaluations evenly over the run (the last at its end), for learning curves
@@ -85,6 +86,8 @@ def run_config(dataset: str, model: str, seed: int, output_dir: str, *, steps: i
         data_dir=data_dir, model=model, architecture=architecture, num_latents=num_latents, seed=seed,
         eval_samples=eval_samples, precision=precision, verbose=2,
     )
+    if jit_compile:  # only when set, so folders made before the flag existed keep their budget
+        common["jit_compile"] = True
     from keras_latentquant.models.catalogue import MODELS
 
     if MODELS[model].family == "gan":  # the GAN budget: generator steps, batch and critic steps
@@ -614,6 +617,7 @@ def define_flags() -> None:
     flags.DEFINE_list("datasets", DEFAULT_DATASETS, "Registered datasets.")
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; one run per seed.")
     flags.DEFINE_integer("steps", 200, "Training steps of each autoencoder.", lower_bound=1)
+    flags.DEFINE_bool("jit_compile", False, "Compile every train step with XLA (part of the budget).")
     flags.DEFINE_integer("evaluations", 1, "Evaluations per run, evenly spaced, the last at the end (more give "
                          "learning curves: benchmarks/learning_curves.py); part of the budget.", lower_bound=1)
     flags.DEFINE_integer("gan_steps", 150, "Generator steps of each GAN (each with --critic_steps critic updates).",
@@ -669,7 +673,7 @@ def main(argv):
         steps=FLAGS.steps, gan_steps=FLAGS.gan_steps, batch_size=FLAGS.batch_size, gan_batch_size=FLAGS.gan_batch_size,
         critic_steps=FLAGS.critic_steps, dataset_config=FLAGS.dataset_config, data_dir=FLAGS.data_dir,
         architecture=FLAGS.architecture, num_latents=FLAGS.num_latents, eval_samples=FLAGS.eval_samples,
-        precision=FLAGS.precision, evaluations=FLAGS.evaluations,
+        precision=FLAGS.precision, evaluations=FLAGS.evaluations, jit_compile=FLAGS.jit_compile,
     )
     try:
         planned = plan_runs(FLAGS.output_dir, FLAGS.datasets, FLAGS.models, FLAGS.seeds,
