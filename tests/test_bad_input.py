@@ -70,10 +70,13 @@ RANK_CASES = {
         lambda: layers.ARDGaussianPosterior(), (2, 3, 4), ("(batch, 2 * num_latents)", "rank 3", "Flatten")),
     "NonNegativeLatents": (
         lambda: layers.NonNegativeLatents(), (4,), ("(batch, num_latents)", "rank 1", "Add a batch axis")),
+    "FactorQuantization": (
+        lambda: layers.FactorQuantization(discriminator_units=4), (), ("rank-0", "Reshape it to (..., num_latents)")),
 }
 
 # Bad constructor (or first-call) arguments: the argument, its value, and what is valid.
 ARGUMENT_CASES = {
+    "FactorQuantization": (lambda: layers.FactorQuantization(num_values=1), ("num_values=1", "an int >= 2")),
     "LatentQuantization": (lambda: layers.LatentQuantization(num_values=1), ("num_values=1", "at least 2")),
     "LatentQuantization-count-per-latent": (
         lambda: layers.LatentQuantization(num_values=[3, 3])(np.zeros((2, 4), "float32")),
