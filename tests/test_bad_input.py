@@ -484,6 +484,21 @@ def test_run_folder_of_the_earlier_config_layout(finished_run, tmp_path):
             "options.num_values: 10 -> 12")
 
 
+def test_run_saved_before_an_option_existed_resumes_with_its_default(finished_run, tmp_path):
+    # A run saved before `shared_codebook` was an option of qlae: the option is absent from its config.json. Its
+    # default is the behaviour the model had then, so the same command resumes; another value is refused.
+    saved = json.loads(pathlib.Path(finished_run.output_dir, "config.json").read_text())
+    before = dict(saved, options={k: v for k, v in saved["options"].items() if k != "shared_codebook"})
+    (tmp_path / "config.json").write_text(json.dumps(before))
+    assert upgrade_saved_config(before)["options"] == saved["options"]
+    resumed = dataclasses.replace(finished_run, output_dir=str(tmp_path)).resolved()
+    assert check_resumable_run(str(tmp_path), dataclasses.asdict(resumed), upgrade=upgrade_saved_config) is True
+    other = dataclasses.replace(resumed, options={**resumed.options, "shared_codebook": True})
+    _raises(RunConfigMismatchError,
+            lambda: check_resumable_run(str(tmp_path), dataclasses.asdict(other), upgrade=upgrade_saved_config),
+            "options.shared_codebook: False -> True")
+
+
 def test_unreadable_saved_config(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     _raises(RunConfigMismatchError, lambda: check_resumable_run(str(tmp_path), {"model": "qlae"}),

@@ -11,7 +11,8 @@ One `ModelEntry` per model (the autoencoders, the paper's ablations, QLInfoGAN a
 
 An option left unset takes the reference's value for the model and dataset (`reference_defaults`), else the
 entry's default. A new model is one entry here (plus its bottleneck layer, if it has a new one); a new option
-is one `Option` and its use in the builder.
+is one `Option` and its use in the builder, and its default must leave the model as it was before the option
+existed: runs saved before it then resume with that default (`training.config.upgrade_saved_config`).
 """
 
 from __future__ import annotations

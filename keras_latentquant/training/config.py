@@ -9,6 +9,7 @@ from typing import Any
 from keras_latentquant.datasets.registry import get_dataset_spec
 from keras_latentquant.models.catalogue import MODELS, PRECISIONS, get_model
 from keras_latentquant.models.layers_internal import ARCHITECTURES, check_architecture
+from keras_latentquant.models.reference_defaults import reference_dataset_defaults
 
 __all__ = ["TrainConfig", "STRATEGIES", "ARCHITECTURES", "MODEL_FORMAT", "CONFIG_FORMAT", "upgrade_saved_config"]
 
@@ -121,7 +122,10 @@ def upgrade_saved_config(saved: dict) -> dict:
     Layout 1 (before the model catalogue) kept every option as a top-level field, those of other models
     included (the autoencoder runs saved all the autoencoders' options). Its model's options move into
     `options`; other models' options, which did not act on the run, are dropped. A config saved before
-    `precision` existed was trained in float32. Other configs are returned unchanged.
+    `precision` existed was trained in float32. An option the model gained after the run was saved (say
+    `shared_codebook`) takes its default, which by the catalogue's rule is the behaviour the model had before the
+    option existed; so adding an option does not make earlier runs unresumable. Other configs are returned
+    unchanged.
     """
     if not isinstance(saved.get("model"), str) or saved["model"] not in MODELS:
         return saved
@@ -133,6 +137,14 @@ def upgrade_saved_config(saved: dict) -> dict:
         upgraded["options"] = {key: value for key, value in saved.items() if key in names}
         upgraded["config_format"] = CONFIG_FORMAT
     upgraded.setdefault("precision", "float32")
+    if isinstance(upgraded.get("options"), dict):
+        entry = get_model(saved["model"])
+        missing = [option for option in entry.options if option.name not in upgraded["options"]]
+        if missing:
+            reference = reference_dataset_defaults(entry.name, saved["dataset"]) if isinstance(
+                saved.get("dataset"), str) else {}
+            upgraded["options"] = dict(upgraded["options"], **{
+                option.name: reference.get(option.name, option.default) for option in missing})
     return upgraded
 
 
