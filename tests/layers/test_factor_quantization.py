@@ -6,6 +6,15 @@ import numpy as np
 import pytest
 
 from keras_latentquant.layers import FactorQuantization
+from tests import test_case
+
+SPEC = test_case.LayerSpec(
+    layer_class=FactorQuantization,
+    default_kwargs={"discriminator_units": 16, "seed": 0},
+    non_default_kwargs={"num_values": 12, "kl_weight": 0.5, "tc_weight": 0.25, "temperature_decay": 1e-3,
+                        "discriminator_units": 24, "discriminator_layers": 2, "seed": 3},
+    input_shape=(8, 4),
+)
 
 
 def numpy_kl_to_uniform(distances):
@@ -137,3 +146,30 @@ def test_round_trip(tmp_path):
     weights = np.random.default_rng(2).random((5, 3, 8)).astype("float32")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.discriminate(weights)),
                                   keras.ops.convert_to_numpy(loaded.layers[-1].discriminate(weights)))
+
+
+# ---------------------------------------------------------------- shared checks
+def test_output_shape_and_dtype():
+    test_case.check_output_shape_and_dtype(SPEC)
+
+
+def test_keras_round_trip_with_non_default_arguments(tmp_path):
+    test_case.check_keras_round_trip(SPEC, tmp_path)
+
+
+def test_savedmodel_round_trip(tmp_path):
+    test_case.check_savedmodel_round_trip(SPEC, tmp_path)
+
+
+def test_jit_compile():
+    test_case.check_jit_compile(SPEC)
+
+
+# Fitted alone, the layer gives its discriminator no gradient (FactorQVAE's train step trains it).
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")
+def test_mirrored_strategy_fit():
+    test_case.check_mirrored_strategy(SPEC)
+
+
+def test_mixed_precision():
+    test_case.check_mixed_precision(SPEC)

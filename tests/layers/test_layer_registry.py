@@ -7,6 +7,7 @@ import keras
 import keras_latentquant.layers as layers_module
 from tests.layers import (
     test_ard_gaussian_posterior,
+    test_factor_quantization,
     test_finite_scalar_quantization,
     test_gaussian_posterior,
     test_latent_quantization,
@@ -25,6 +26,7 @@ SPECS = {
         test_vector_quantization.SPEC,
         test_finite_scalar_quantization.SPEC,
         test_sfvq.SPEC,
+        test_factor_quantization.SPEC,
     ]
 }
 
