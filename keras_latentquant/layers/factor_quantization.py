@@ -164,12 +164,16 @@ class FactorQuantization(keras.layers.Layer):
         values, weights, kl = self.relax(inputs, training=training)
         self.add_loss(self.kl_weight * kl)
         self.kl_tracker.update_state(kl)
+        self.update_usage(weights)
+        return ops.cast(values, self.compute_dtype)
+
+    def update_usage(self, weights):
+        """Updates the perplexity and usage trackers from the entries that weights `(..., K)` pick."""
         counts = ops.sum(ops.reshape(ops.stop_gradient(ops.one_hot(ops.argmax(weights, axis=-1), self.num_values)),
                                      (-1, self.num_values)), axis=0)
         perplexity, used = usage_statistics(counts, float(self.num_values))
         self.perplexity_tracker.update_state(perplexity)
         self.usage_tracker.update_state(used)
-        return ops.cast(values, self.compute_dtype)
 
     # ------------------------------------------------------------------ codes
     def encode_codes(self, inputs):

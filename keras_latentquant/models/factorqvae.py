@@ -27,7 +27,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_latentquant.layers.codebook_usage import usage_statistics
 from keras_latentquant.layers.factor_quantization import FactorQuantization
 from keras_latentquant.optimizers import DecoupledWeightDecayAdam
 
@@ -100,11 +99,7 @@ class FactorQVAE(keras.Model):
         gradients.update(zip(map(id, critic_variables), tape.gradient(scaled_critic, critic_variables)))
         del tape
         self.optimizer.apply([gradients[id(v)] for v in self.trainable_variables], self.trainable_variables)
-        counts = ops.sum(ops.reshape(ops.one_hot(ops.argmax(weights, axis=-1), bottleneck.num_values),
-                                     (-1, bottleneck.num_values)), axis=0)
-        perplexity, used = usage_statistics(counts, float(bottleneck.num_values))
-        bottleneck.perplexity_tracker.update_state(perplexity)
-        bottleneck.usage_tracker.update_state(used)
+        bottleneck.update_usage(weights)
         bottleneck.kl_tracker.update_state(kl)
         for name, value in (("loss", loss), ("reconstruction_loss", reconstruction),
                             ("total_correlation", total_correlation), ("discriminator_loss", discriminator_loss)):
