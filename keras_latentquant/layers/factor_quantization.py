@@ -7,7 +7,10 @@ arXiv 2409.14851), as their code computes it (github ituvisionlab/FactorQVAE, `R
 
 - training: soft one-hot weights `w_j = softmax((-d_j + g_j) / tau)` with Gumbel noise `g` (not hardened), and
   the decoder reads `sum_k w_jk c_k`; the temperature decays with the training step, `tau = exp(-1e-5 * step)`
-  (the model's train step sets it);
+  (the model's train step sets it), the schedule issue 17 specifies for FactorQVAE. Their released code differs
+  here: its quantizer keeps `tau` at the config's `temp: 1` (it is passed the step and does not use it);
+  `temperature_decay=0` computes that. The two agree at step 0 and differ by 3% at 3,000 steps (tau 0.970),
+  by a factor e at their 100,000 (tau 0.368);
 - inference: `w_j` one-hot at `argmin_k d_jk`, the decoder reads that codebook value;
 - a KL term to the uniform prior over codebook entries, `mean_{n,j} sum_k p_jk log(K p_jk + 1e-10)` with
   `p_j = softmax(-d_j)`, weighted by `kl_weight`;
@@ -47,7 +50,8 @@ class FactorQuantization(keras.layers.Layer):
         kl_weight: weight of the KL term to the uniform prior over entries (FactorQVAE's Shapes3D value 1e-3).
         tc_weight: weight `gamma` of the total-correlation estimate in the model's loss (Shapes3D: 1e-4); the
             layer stores it for the model's train step, which adds the term.
-        temperature_decay: `tau = exp(-temperature_decay * step)` (FactorQVAE: 1e-5).
+        temperature_decay: `tau = exp(-temperature_decay * step)` (1e-5, issue 17's schedule; 0 keeps `tau` at 1,
+            as FactorQVAE's released code does).
         discriminator_units: width of the discriminator's hidden layers (FactorQVAE: 1000).
         discriminator_layers: number of hidden layers (FactorQVAE: 5, then the 2-logit output layer).
         seed: seeds the codebook, the discriminator's initial weights, the Gumbel noise and the permutations.

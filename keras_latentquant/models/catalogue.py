@@ -170,7 +170,8 @@ LATENT_REGRESSION_WEIGHT = Option("latent_regression_weight", 200.0, "Latent reg
                                   lower=0.0)
 FQ_NUM_VALUES = Option("fq_num_values", 64, "FactorQVAE: entries of its global scalar codebook.", "int", lower=2)
 FQ_TEMPERATURE_DECAY = Option("fq_temperature_decay", 1e-5, "FactorQVAE: the Gumbel-softmax temperature is "
-                              "exp(-fq_temperature_decay * step).", lower=0.0)
+                              "exp(-fq_temperature_decay * step); 0 keeps it at 1, as FactorQVAE's released code "
+                              "does.", lower=0.0)
 FQ_DISCRIMINATOR_UNITS = Option("fq_discriminator_units", 1000, "FactorQVAE: width of the total-correlation "
                                 "discriminator's hidden layers.", "int", lower=1)
 FQ_DISCRIMINATOR_LAYERS = Option("fq_discriminator_layers", 5, "FactorQVAE: hidden layers of its discriminator.",

@@ -111,3 +111,31 @@ def test_saves_loads_and_trains_on(tmp_path):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
     loaded.fit(images, images, batch_size=16, epochs=1, verbose=0)
     assert int(loaded.optimizer.iterations.numpy()) == 4
+
+
+def test_mirrored_strategy_fit_step_updates_every_part_on_both_replicas():
+    """Under a 2-replica MirroredStrategy a fit step splits each replica's share into its two halves, takes one
+    optimizer step for autoencoder and discriminator together, and leaves the replicas' copies equal."""
+    from tests.conftest import shared_mirrored_strategy
+
+    strategy = shared_mirrored_strategy()
+    with strategy.scope():
+        model = _model()
+    bottleneck = get_bottleneck(model)
+    before = {v.path: keras.ops.convert_to_numpy(v) for v in model.trainable_variables}
+    images = square_images(32, IMAGE_SHAPE, side=8, low=4, high=20)
+    history = model.fit(images, images, batch_size=32, epochs=1, shuffle=False, verbose=0).history
+    assert all(np.isfinite(values[-1]) for values in history.values()), history
+    assert int(model.optimizer.iterations.numpy()) == 1
+    assert float(bottleneck.temperature.numpy()) == 1.0  # set from step 0
+    parts = {"codebook": [bottleneck.codebook], "discriminator": bottleneck.discriminator.trainable_variables,
+             "encoder": model.get_layer("encoder").trainable_variables,
+             "decoder": model.get_layer("decoder").trainable_variables}
+    for part, variables in parts.items():
+        # Adam's first step moves every weight with a gradient by about the learning rate (1e-3).
+        moved = [np.abs(keras.ops.convert_to_numpy(v) - before[v.path]).max() for v in variables]
+        assert max(moved) > 5e-4, part
+    for variable in model.trainable_variables:
+        copies = [c.numpy() for c in variable.value.values]
+        assert len(copies) == 2, variable.path
+        np.testing.assert_array_equal(copies[0], copies[1], err_msg=variable.path)
