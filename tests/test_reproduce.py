@@ -226,3 +226,35 @@ def test_claims_compare_the_subject_with_its_best_rival(tmp_path):
     table = reproduce.format_claims(rows)
     assert "| QLAE beats the baselines on InfoM | procedural_dsprites | InfoM | +0.100 ± 0.000 (paired, n=3/3) | " \
         "vqvae (not run: beta_vae, beta_tcvae, bioae) | holds |" in table
+
+
+def test_named_results_sections_are_replaced_independently(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n")
+    output_dir = tmp_path / "runs"
+    _fake_run(output_dir, "procedural_dsprites", "qlae", 0, infom=0.25)
+    planned = reproduce.plan_runs(str(output_dir), ["procedural_dsprites"], ["qlae"], ["0"], **BUDGET)
+    claims_title = "## The paper's claims (issue 17)"
+    for title, reading in ((reproduce.SECTION_TITLE, "Reading: issue 8."), (claims_title, "Reading: issue 17.")):
+        reproduce.write_outputs(str(output_dir), planned, ["qlae"], ["procedural_dsprites"], str(results),
+                                reading=reading, title=title)
+    # Rewriting the named section leaves the default one alone.
+    reproduce.write_outputs(str(output_dir), planned, ["qlae"], ["procedural_dsprites"], str(results),
+                            reading="Reading: issue 17, again.", title=claims_title)
+    text = results.read_text()
+    begin, end = reproduce.section_markers(claims_title)
+    assert (begin, end) != (reproduce.BEGIN_MARKER, reproduce.END_MARKER)
+    assert text.count(reproduce.BEGIN_MARKER) == text.count(reproduce.END_MARKER) == 1
+    assert text.count(begin) == text.count(end) == 1 and text.count(claims_title) == 1
+    assert "Reading: issue 8." in text and "Reading: issue 17, again." in text and "Reading: issue 17.\n" not in text
+    assert text.index(reproduce.END_MARKER) < text.index(begin)
+    assert "qlae latents scored as integer codes" in text
+    with pytest.raises(ValueError, match="without the markers"):
+        reproduce.replace_section("# R\n\n" + claims_title + "\n\nold\n", "new\n", claims_title)
+
+
+def test_latent_kinds_are_described_from_the_runs():
+    runs = [{"model": "qlae", "latents": "codes"}, {"model": "ae", "latents": "continuous"},
+            {"model": "factorqvae", "latents": "codes"}, {"model": "qlae", "latents": "codes"}]
+    assert reproduce.describe_latents(runs) == (
+        "ae latents scored as continuous values; qlae, factorqvae latents scored as integer codes")
