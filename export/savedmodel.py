@@ -4,7 +4,10 @@
 
 writes `exported/encoder/<N>/`, `exported/decoder/<N>/` (an InfoGAN run: `encoder` and `generator`) and
 `exported/models.config` for `tensorflow_model_server --model_config_file=...`, then prints the tree.
-An existing version folder is never overwritten. Signatures and the REST format: export/README.md.
+An existing version folder is never overwritten. A run that is still training, or that stopped before its
+end (no model.keras), is refused unless --allow_unfinished, which exports its last checkpoint and says at which
+step. The export root is locked while it is written (a second export or trainer into it stops at once).
+Signatures and the REST format: export/README.md.
 """
 
 import os
@@ -16,7 +19,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_latentquant.model_files import load_model_file, resolve_model_path  # noqa: E402
+from keras_latentquant.model_files import (  # noqa: E402
+    load_model_file,
+    resolve_model_path,
+    trained_steps,
+    unfinished_run,
+)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, or a training output folder holding model.keras.")
@@ -24,6 +32,8 @@ flags.DEFINE_string("output", None, "Export root: gets <model name>/<version>/ f
 flags.DEFINE_integer("version", 1, "Version folder number to write (TF Serving serves the highest).", lower_bound=1)
 flags.DEFINE_string("serving_base_path", None, "Where the server sees --output, for models.config "
                     "(e.g. /models in a container); default: the absolute --output.")
+flags.DEFINE_bool("allow_unfinished", False, "Export a run that is still training or stopped before its end "
+                  "(its last checkpoint); refused otherwise.")
 
 
 def main(argv):
@@ -38,6 +48,12 @@ def main(argv):
         model_path = resolve_model_path(FLAGS.model)
     except (FileNotFoundError, ValueError) as error:
         raise app.UsageError(str(error)) from None
+    unfinished = unfinished_run(FLAGS.model)
+    if unfinished and not FLAGS.allow_unfinished:
+        raise app.UsageError(
+            f"Run {FLAGS.model!r} is unfinished: {unfinished}. Wait for it to finish (or rerun its training "
+            f"command to complete it), or pass --allow_unfinished to export {model_path}."
+        )
 
     from keras_latentquant.export import MODEL_NAMES, existing_versions
 
@@ -50,16 +66,22 @@ def main(argv):
         )
 
     from keras_latentquant.export import export_models, format_tree
+    from keras_latentquant.folder_lock import FolderInUseError, folder_lock
 
     try:
         model = load_model_file(model_path)
     except ValueError as error:
         raise app.UsageError(str(error)) from None
+    steps = trained_steps(model)
+    at_step = f"at step {steps}" if steps is not None else "at an unknown step"
+    if unfinished:
+        print(f"warning: exporting an unfinished run ({unfinished}): {model_path}, {at_step}.", flush=True)
     try:
-        written = export_models(model, FLAGS.output, FLAGS.version, serving_base_path=FLAGS.serving_base_path)
-    except (FileExistsError, ValueError) as error:
+        with folder_lock(FLAGS.output, f"exporting {model_path}"):
+            written = export_models(model, FLAGS.output, FLAGS.version, serving_base_path=FLAGS.serving_base_path)
+    except (FileExistsError, ValueError, FolderInUseError) as error:
         raise app.UsageError(str(error)) from None
-    print(f"exported {model_path} ({', '.join(written)}) as version {FLAGS.version}:")
+    print(f"exported {model_path} ({at_step}; {', '.join(written)}) as version {FLAGS.version}:")
     print(format_tree(FLAGS.output))
 
 

@@ -13,6 +13,8 @@ from typing import Callable
 
 __all__ = [
     "resolve_model_path",
+    "unfinished_run",
+    "trained_steps",
     "apply_default_permissions",
     "atomic_path",
     "write_text_atomic",
@@ -63,6 +65,56 @@ def resolve_model_path(path: str) -> str:
     if not path.endswith(".keras"):
         raise ValueError(f"--model {path!r} is not a .keras file; pass a .keras file or a training output folder.")
     return path
+
+
+def _last_evaluated_step(folder: str) -> int | None:
+    try:
+        with open(os.path.join(folder, "evaluations.jsonl"), encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle if line.strip()]
+        return int(rows[-1]["step"]) if rows else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def unfinished_run(path: str) -> str | None:
+    """Why the training output folder `path` does not hold a finished model, or None when it does (or `path` is
+    a file, or not a run folder).
+
+    Unfinished: a trainer still holds the folder's lock (`folder_lock`; then even an existing `model.keras` is
+    from an earlier end of the run, which is being continued), or there is no `model.keras`, only the
+    checkpoint of the last evaluation.
+    """
+    if not os.path.isdir(path) or not os.path.exists(os.path.join(path, "config.json")):
+        return None
+    from keras_latentquant.folder_lock import describe_holder, lock_holder
+
+    try:
+        with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
+            target = json.load(handle).get("steps")
+    except (OSError, ValueError, AttributeError):
+        target = None
+    evaluated = _last_evaluated_step(path)
+    progress = (f"config.json asks for {target} steps" if target else "the target step is unknown") + (
+        f"; the last evaluation and checkpoint were at step {evaluated}" if evaluated is not None else
+        "; no evaluation has been written yet")
+    holder = lock_holder(path)
+    if holder is not None:
+        ended = ("its model.keras is from an earlier end of the run, which is being continued"
+                 if os.path.exists(os.path.join(path, "model.keras")) else "it has no model.keras yet")
+        return f"a trainer is still running in it ({describe_holder(holder)}); {ended}; {progress}"
+    if not os.path.exists(os.path.join(path, "model.keras")):
+        return f"it has no model.keras (training stopped before the end, or was killed); {progress}"
+    return None
+
+
+def trained_steps(model) -> int | None:
+    """Training steps a loaded model has taken: its (generator's) optimizer's step count, None if it has none."""
+    optimizer = getattr(model, "generator_optimizer", None) or getattr(model, "optimizer", None)
+    iterations = getattr(optimizer, "iterations", None)
+    try:
+        return int(iterations.numpy()) if iterations is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def apply_default_permissions(path: str) -> None:

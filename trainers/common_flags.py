@@ -126,12 +126,13 @@ def main(argv) -> None:
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     from keras_latentquant.datasets import DATA_ERRORS
+    from keras_latentquant.folder_lock import FolderInUseError
     from keras_latentquant.model_files import RunConfigMismatchError
     from keras_latentquant.training.callbacks import NonFiniteLossError
     from keras_latentquant.training.run import train
 
     try:
         train(config)
-    except (*DATA_ERRORS, RunConfigMismatchError, NonFiniteLossError) as error:
+    except (*DATA_ERRORS, RunConfigMismatchError, NonFiniteLossError, FolderInUseError) as error:
         # A user's data or output-folder problem, not a bug: the message says what is wrong and the fix.
         sys.exit(f"error: {error}")

@@ -11,7 +11,9 @@ process is the chief (it serves the oracle, trains nothing, and writes the resul
 ended) or a worker (it trains trials); see tuning/README.md and tuning/distributed_local.sh.
 """
 
+import contextlib
 import os
+import shutil
 import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -130,15 +132,31 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # TFDS reports every file it opens at INFO
     config = run_config()
     space = search_space()
+    role = os.environ.get("KERASTUNER_TUNER_ID", "") if "KERASTUNER_ORACLE_IP" in os.environ else ""
+    is_chief = role.startswith("chief")
+    from keras_latentquant.folder_lock import FolderInUseError, folder_lock
 
+    # One search per folder (a distributed search's workers share the chief's, which holds the lock).
+    locks = [os.path.join(FLAGS.directory, FLAGS.project_name)] if is_chief or not role else []
+    if locks and os.path.abspath(config.output_dir) != os.path.abspath(locks[0]):
+        locks.append(config.output_dir)
+    with contextlib.ExitStack() as stack:
+        try:
+            for folder in locks:
+                stack.enter_context(folder_lock(folder, f"tuning {config.model}"))
+        except FolderInUseError as error:
+            sys.exit(f"error: {error}")
+        _search(config, space, role, is_chief)
+
+
+def _search(config, space, role: str, is_chief: bool) -> None:
+    """The search and its results (`main`'s body, inside the folder locks)."""
     import keras
 
     from keras_latentquant import tuning
     from keras_latentquant.datasets import get_dataset_spec
     from keras_latentquant.training.run import load_run_data
 
-    role = os.environ.get("KERASTUNER_TUNER_ID", "") if "KERASTUNER_ORACLE_IP" in os.environ else ""
-    is_chief = role.startswith("chief")
     spec = get_dataset_spec(config.dataset)
     num_latents = config.num_latents or 2 * spec.num_factors
     keras.utils.set_random_seed(config.seed)
@@ -148,10 +166,18 @@ def main(argv):
         precision=config.precision,
         **{name: value for name, value in config.options.items() if name != "weight_decay"},
     )
+    project = os.path.join(FLAGS.directory, FLAGS.project_name)
+    if FLAGS.overwrite and os.path.isdir(project) and (is_chief or not role):
+        # Cleared here rather than by KerasTuner (which deletes the whole folder, our lock with it).
+        from keras_latentquant.folder_lock import LOCK_FILE
+
+        for name in set(os.listdir(project)) - {LOCK_FILE}:
+            path = os.path.join(project, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
     tuner = tuning.make_tuner(
         FLAGS.tuner, hypermodel, FLAGS.objective, max_trials=FLAGS.max_trials,
         max_epochs=FLAGS.evaluations_per_trial, directory=FLAGS.directory, project_name=FLAGS.project_name,
-        overwrite=FLAGS.overwrite, seed=FLAGS.seed,
+        overwrite=False, seed=FLAGS.seed,
     )
     print(f"tuner: {FLAGS.tuner}{' (' + role + ')' if role else ''}, objective {FLAGS.objective} "
           f"({tuning.OBJECTIVES[FLAGS.objective]}), searching {', '.join(space.hyperparameter_names())}; "

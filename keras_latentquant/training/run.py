@@ -7,8 +7,10 @@ every model.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import shutil
 import time
 import typing
 
@@ -19,6 +21,7 @@ import tensorflow as tf
 from keras_latentquant import plotting
 from keras_latentquant.datasets import get_dataset_spec
 from keras_latentquant.datasets.pipeline import get_builder, load_arrays, load_dataset
+from keras_latentquant.folder_lock import LOCK_FILE, folder_lock
 from keras_latentquant.model_files import atomic_path, check_resumable_run, write_json_atomic
 from keras_latentquant.models.autoencoders import (
     decoder_latents,
@@ -345,6 +348,10 @@ def train(config: TrainConfig) -> dict:
     `NonFiniteLossError` naming the step and the last good backup and checkpoint, before any of them,
     `metrics.json` or `model.keras` is written with the bad weights.
 
+    One process per folder: the run holds `folder_lock.folder_lock` on its output folder from the start, so a
+    second trainer (or a tuner or export) into it stops at once with `FolderInUseError` naming this process. If
+    the run fails before writing its config, a folder it created is removed again.
+
     Args:
         config: the run's `TrainConfig`.
 
@@ -362,6 +369,21 @@ def train(config: TrainConfig) -> dict:
     strategy = make_strategy(config.strategy, config.tpu)
     # Multi-worker: only the chief writes into output_dir; the others into output_dir/.workers/<task>.
     run_output_dir, config = config.output_dir, for_this_worker(config)
+    created = not os.path.exists(config.output_dir)
+    with folder_lock(config.output_dir, f"training {config.model}"):
+        try:
+            return _train_locked(config, entry, gan, strategy, run_output_dir)
+        except BaseException:
+            # A failure before config.json (a bad flag, missing data) leaves no folder behind.
+            if created and not os.path.exists(os.path.join(config.output_dir, "config.json")):
+                with contextlib.suppress(OSError):
+                    if set(os.listdir(config.output_dir)) <= {LOCK_FILE}:
+                        shutil.rmtree(config.output_dir)
+            raise
+
+
+def _train_locked(config: TrainConfig, entry: ModelEntry, gan: bool, strategy, run_output_dir: str) -> dict:
+    """`train`'s body, in the locked output folder."""
     check_resumable_run(config.output_dir, dataclasses.asdict(config), upgrade=upgrade_saved_config)
     spec = get_dataset_spec(config.dataset)
     num_latents = config.num_latents or 2 * spec.num_factors

@@ -322,3 +322,60 @@ def test_exported_files_are_readable_by_other_users(tmp_path):
     for path in [*written.values(), str(tmp_path / "out" / "models.config")]:
         mode = os.stat(path).st_mode
         assert mode & stat.S_IRGRP and mode & stat.S_IROTH, (path, oct(mode))
+
+
+def _unfinished_run(folder, iterations=1000):
+    """A run folder as a trainer leaves it mid-run: config.json, evaluations.jsonl and the checkpoint only."""
+    keras.utils.set_random_seed(0)
+    model = build_qlae((64, 64, 1), num_latents=4, num_values=NUM_VALUES, architecture="fast")
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(iterations)
+    (folder / "checkpoints").mkdir(parents=True)
+    model.save(str(folder / "checkpoints" / "latest.keras"))
+    (folder / "config.json").write_text(json.dumps({"model": "qlae", "steps": 3000}))
+    (folder / "evaluations.jsonl").write_text(json.dumps({"step": iterations}) + "\n")
+    return model
+
+
+def test_command_refuses_an_unfinished_run_unless_allowed(tmp_path):
+    from keras_latentquant.folder_lock import folder_lock
+
+    run = tmp_path / "run"
+    _unfinished_run(run)
+    output = tmp_path / "exported"
+    command = [sys.executable, os.path.join(ROOT, "export", "savedmodel.py"), f"--model={run}", f"--output={output}"]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=300, env=_environment())
+    assert refused.returncode != 0 and not output.exists()
+    for fragment in ("is unfinished", "no model.keras", "config.json asks for 3000 steps",
+                     "checkpoint were at step 1000", "--allow_unfinished"):
+        assert fragment in refused.stderr, (fragment, refused.stderr[-2000:])
+
+    # A trainer continuing a finished run: model.keras exists, but the folder is locked by the trainer.
+    shutil.copy(run / "checkpoints" / "latest.keras", run / "model.keras")
+    with folder_lock(str(run), "training qlae"):
+        running = subprocess.run(command, capture_output=True, text=True, timeout=300, env=_environment())
+    assert running.returncode != 0
+    assert "a trainer is still running in it" in running.stderr and f"pid {os.getpid()}" in running.stderr
+    assert "earlier end of the run" in running.stderr
+    os.remove(run / "model.keras")
+
+    allowed = subprocess.run(command + ["--allow_unfinished"], capture_output=True, text=True, timeout=300,
+                             env=_environment())
+    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    assert "warning: exporting an unfinished run" in allowed.stdout
+    assert "checkpoints/latest.keras (at step 1000;" in allowed.stdout
+    assert (output / "encoder" / "1" / "saved_model.pb").is_file() and not (output / ".lock").exists()
+
+
+def test_command_refuses_an_export_root_in_use(qlae, tmp_path):
+    from keras_latentquant.folder_lock import folder_lock
+
+    qlae.save(str(tmp_path / "model.keras"))
+    output = tmp_path / "exported"
+    command = [sys.executable, os.path.join(ROOT, "export", "savedmodel.py"), f"--model={tmp_path}",
+               f"--output={output}"]
+    with folder_lock(str(output), "exporting another model"):
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env=_environment())
+    assert completed.returncode != 0
+    assert "is in use by another process" in completed.stderr and "exporting another model since" in completed.stderr
+    assert not (output / "encoder").exists()

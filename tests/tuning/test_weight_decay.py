@@ -144,6 +144,21 @@ def test_random_search_end_to_end_writes_table_and_plot(tmp_path, data_dir):
     assert "best: trial" in completed.stdout
 
 
+def test_a_search_into_a_folder_in_use_stops_at_once(tmp_path, data_dir):
+    from keras_latentquant.folder_lock import folder_lock
+
+    project = tmp_path / "kt" / "busy"
+    project.mkdir(parents=True)
+    (project / "oracle.json").write_text("{}")
+    with folder_lock(str(project), "tuning qlae"):
+        completed = _run(SCRIPT, [*TINY_RUN, f"--data_dir={data_dir}", "--max_trials=1",
+                                  f"--directory={tmp_path / 'kt'}", "--project_name=busy"], tmp_path, timeout=120)
+    assert completed.returncode != 0
+    assert "is in use by another process" in completed.stderr and f"pid {os.getpid()}" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert (project / "oracle.json").read_text() == "{}"  # --overwrite (the default) did not clear it
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
