@@ -26,14 +26,15 @@ _RUN_FIELDS = ("output_dir", "dataset", "dataset_config", "data_dir", "model", "
 def define_flags(default_model: str) -> None:
     """Defines the run flags and one flag per model option, with `--model` defaulting to `default_model`."""
     models = ", ".join(f"{name} ({entry.family})" for name, entry in MODELS.items())
-    flags.DEFINE_enum("model", default_model, list(MODELS), f"Model: {models}.")
+    # Names are strings checked by TrainConfig.validate, whose errors suggest the closest valid name.
+    flags.DEFINE_string("model", default_model, f"Model: {models}.")
     flags.DEFINE_string("output_dir", None, "Folder for checkpoints, logs, metrics.json and figures "
                         "(default: runs/<model>).")
     flags.DEFINE_string("dataset", "procedural_dsprites", "Registered dataset name.")
     flags.DEFINE_string("dataset_config", None, "Builder config, e.g. sample_50k, full, tiny (default: the dataset's).")
     flags.DEFINE_string("data_dir", None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
-    flags.DEFINE_enum("architecture", "paper", list(ARCHITECTURES), "Encoder/decoder: the reference's 'paper' "
-                      "model, its 'paper_small', or 'fast' (the reference's blocks, CPU-sized widths).")
+    flags.DEFINE_string("architecture", "paper", f"Encoder/decoder ({', '.join(ARCHITECTURES)}): the reference's "
+                        "'paper' model, its 'paper_small', or 'fast' (the reference's blocks, CPU-sized widths).")
     flags.DEFINE_integer("num_latents", None, "Latent dimensions (default: twice the number of factors).", lower_bound=1)
     flags.DEFINE_float("learning_rate", None, "Adam learning rate (default: the model's, "
                        f"{_per_model(lambda entry: entry.learning_rate)}).")
@@ -47,10 +48,11 @@ def define_flags(default_model: str) -> None:
     flags.DEFINE_integer("backup_interval", None, "Steps between backups of the training state (default: "
                          "min(eval_interval, 1000)); rerunning a killed command resumes from the last one.",
                          lower_bound=1)
-    flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy (multi_worker reads TF_CONFIG).")
+    flags.DEFINE_string("strategy", "default", f"tf.distribute strategy ({', '.join(STRATEGIES)}; multi_worker "
+                        "reads TF_CONFIG).")
     flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
-    flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Keras dtype policy: float32, mixed_bfloat16 "
+    flags.DEFINE_string("precision", "float32", f"Keras dtype policy ({', '.join(PRECISIONS)}): float32, mixed_bfloat16 "
                       "(CPUs with AMX / AVX512-BF16, TPUs, recent GPUs) or mixed_float16 (GPUs, losses scaled); "
                       "variables, quantizer distances, norm statistics, logits and losses stay float32.")
     flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
@@ -124,7 +126,8 @@ def main(argv) -> None:
     try:
         config.validate()
     except ValueError as error:
-        raise app.UsageError(str(error)) from None
+        # The message names the flag, the value and what is valid; the whole usage text would bury it.
+        sys.exit(f"error: {error}\n(--helpshort lists the flags, --helpfull every model option)")
     from keras_latentquant.datasets import DATA_ERRORS
     from keras_latentquant.folder_lock import FolderInUseError
     from keras_latentquant.model_files import RunConfigMismatchError

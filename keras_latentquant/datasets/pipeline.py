@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_latentquant.datasets.registry import DatasetSpec, get_dataset_spec
+from keras_latentquant.suggest import did_you_mean
 
 # What each element of `load_dataset` holds: autoencoder -> (x, x), images -> x, factors -> (x, s).
 MODES = ("autoencoder", "images", "factors")
@@ -272,7 +273,7 @@ def _resolve_config(spec: DatasetSpec, config: str | None) -> str:
         return spec.default_config
     if config not in spec.config_names:
         raise ValueError(
-            f"Unknown config {config!r} for dataset {spec.name!r}. "
+            f"Unknown config {config!r} for dataset {spec.name!r}.{did_you_mean(config, spec.config_names)} "
             f"Valid configs: {', '.join(spec.config_names)}."
         )
     return config

@@ -22,6 +22,7 @@ from keras_latentquant.datasets.real import falcor3d as real_falcor3d
 from keras_latentquant.datasets.real import isaac3d as real_isaac3d
 from keras_latentquant.datasets.real import mpi3d as real_mpi3d
 from keras_latentquant.datasets.real import shapes3d as real_shapes3d
+from keras_latentquant.suggest import did_you_mean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,5 +136,6 @@ def get_dataset_spec(name: str) -> DatasetSpec:
         return DATASETS[name]
     except (KeyError, TypeError):
         raise ValueError(
-            f"Unknown dataset name {name!r}. Known datasets: {', '.join(sorted(DATASETS))}."
+            f"Unknown dataset name {name!r}.{did_you_mean(name, DATASETS)} Known datasets: "
+            f"{', '.join(sorted(DATASETS))}."
         ) from None

@@ -28,6 +28,7 @@ import numpy as np
 from keras_latentquant.models.autoencoders import build_autoencoder, compile_autoencoder
 from keras_latentquant.models.infogan import PRIORS, build_infogan, compile_infogan
 from keras_latentquant.models.reference_defaults import reference_dataset_defaults
+from keras_latentquant.suggest import did_you_mean
 
 __all__ = [
     "Option",
@@ -232,7 +233,9 @@ class ModelEntry:
         if unknown:
             owners = {name: [entry.name for entry in MODELS.values() if name in entry.option_names()] for name in unknown}
             detail = "; ".join(
-                f"{name} is an option of {', '.join(models)}" if models else f"{name} is no model's option"
+                f"{name} is an option of {', '.join(models)}" if models else
+                f"{name} is no model's option" + did_you_mean(name, all_options()).rstrip("?").replace(
+                    " Did you mean", "; did you mean")
                 for name, models in owners.items()
             )
             raise ValueError(
@@ -480,7 +483,8 @@ def get_model(name: str) -> ModelEntry:
     try:
         return MODELS[name]
     except KeyError:
-        raise ValueError(f"Unknown model {name!r}. Registered models: {', '.join(MODELS)}.") from None
+        raise ValueError(f"Unknown model {name!r}.{did_you_mean(name, MODELS)} Registered models: "
+                         f"{', '.join(MODELS)}.") from None
 
 
 def all_options() -> dict[str, list[tuple[str, Option]]]:

@@ -32,6 +32,8 @@ import operator
 import keras
 from keras import ops
 
+from keras_latentquant.suggest import did_you_mean
+
 #: Added to the spatial variance before the square root, as in the reference (equinox GroupNorm eps=1e-6).
 INSTANCE_NORM_EPSILON = 1e-6
 
@@ -410,7 +412,7 @@ def check_architecture(architecture):
     if architecture not in ARCHITECTURES:
         raise ValueError(
             f"`architecture` must be one of {', '.join(repr(a) for a in ARCHITECTURES)}; "
-            f"received architecture={architecture!r}."
+            f"received architecture={architecture!r}.{did_you_mean(architecture, ARCHITECTURES)}"
         )
     return architecture
 

@@ -10,6 +10,7 @@ from keras_latentquant.datasets.registry import get_dataset_spec
 from keras_latentquant.models.catalogue import MODELS, PRECISIONS, get_model
 from keras_latentquant.models.layers_internal import ARCHITECTURES, check_architecture
 from keras_latentquant.models.reference_defaults import reference_dataset_defaults
+from keras_latentquant.suggest import did_you_mean
 
 __all__ = ["TrainConfig", "STRATEGIES", "ARCHITECTURES", "MODEL_FORMAT", "CONFIG_FORMAT", "upgrade_saved_config"]
 
@@ -150,12 +151,19 @@ def upgrade_saved_config(saved: dict) -> dict:
 
 def _validate_run_fields(config: "TrainConfig") -> None:
     """Checks the fields every training run has (dataset, architecture, strategy, step counts...)."""
-    get_dataset_spec(config.dataset)  # raises ValueError listing the registered names
+    spec = get_dataset_spec(config.dataset)  # raises ValueError listing the registered names
+    if config.dataset_config is not None and config.dataset_config not in spec.config_names:
+        raise ValueError(
+            f"Unknown config {config.dataset_config!r} for dataset {spec.name!r}."
+            f"{did_you_mean(config.dataset_config, spec.config_names)} Valid configs: {', '.join(spec.config_names)}."
+        )
     check_architecture(config.architecture)  # names the replacement of a retired architecture
     if config.strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}; got {config.strategy!r}.")
+        raise ValueError(f"strategy must be one of {STRATEGIES}; got {config.strategy!r}."
+                         f"{did_you_mean(config.strategy, STRATEGIES)}")
     if config.precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}; got {config.precision!r}.")
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {config.precision!r}."
+                         f"{did_you_mean(config.precision, PRECISIONS)}")
     for name in ("batch_size", "steps", "eval_interval", "eval_samples"):
         value = getattr(config, name)
         if not isinstance(value, int) or value < 1:

@@ -76,7 +76,15 @@ def test_smoke_run_writes_outputs(model, strategy, dataset, tmp_path, data_dir):
     [
         (["--no_such_flag=1"], "no_such_flag"),
         (["--steps=10", "--eval_interval=4"], "multiple of eval_interval"),
-        (["--model=no_such_model"], "qlae|ae|qlae_no_weight_decay"),  # the enum flag lists the catalogue
+        (["--model=no_such_model"], "Registered models: qlae, ae, qlae_no_weight_decay"),
+        (["--model=qlea"], "Unknown model 'qlea'. Did you mean 'qlae'?"),
+        (["--dataset=procedural_dsprite"], "Did you mean 'procedural_dsprites'"),
+        (["--dataset_config=sample50k"], "Unknown config 'sample50k' for dataset 'procedural_dsprites'. Did you mean "
+                                         "'sample_50k'"),
+        (["--architecture=Fast"], "Did you mean 'fast'?"),
+        (["--precision=mixed_bfloat"], "Did you mean 'mixed_bfloat16'"),
+        (["--datset=x"], "Did you mean: dataset"),  # absl's own suggestion for an unknown flag
+        (["--num_values=1"], "num_values of 'qlae' must be an integer or a list of integers >= 2"),
         (["--batch_size=abc"], "batch_size"),
         (["--flagfile=/nonexistent/quick.flags"], "nonexistent"),
     ],
@@ -85,6 +93,10 @@ def test_bad_flags_fail_with_a_message(arguments, message, tmp_path):
     completed = _run(arguments + [f"--output_dir={tmp_path / 'run'}"], tmp_path, timeout=120)
     assert completed.returncode != 0
     assert message in completed.stdout + completed.stderr
+    assert "Traceback" not in completed.stderr
+    # The error, not the usage text: a few lines, nothing prepared, no folder made.
+    assert "Rerunning the same command after an interruption" not in completed.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_unknown_dataset_names_the_valid_ones(tmp_path):
