@@ -213,7 +213,8 @@ class RunConfigMismatchError(ValueError):
 
 # Config fields that may change when a run is resumed in the same output folder: they change neither the
 # model nor the data it sees. `steps` may grow (training continues to the new total) but not shrink.
-RESUME_MAY_DIFFER = ("output_dir", "verbose", "strategy", "tpu", "jit_compile", "data_dir", "steps", "backup_interval")
+RESUME_MAY_DIFFER = ("output_dir", "verbose", "strategy", "tpu", "jit_compile", "data_dir", "steps", "backup_interval",
+                     "deterministic")
 
 
 def _flatten(config: dict) -> dict:

@@ -13,6 +13,8 @@ os.environ.setdefault("TFDS_DISABLE_GCS", "1")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+# One op at a time, as training runs by default (`training.run.configure_determinism`).
+tf.config.threading.set_inter_op_parallelism_threads(1)
 _cpus = tf.config.list_physical_devices("CPU")
 if _cpus:
     try:

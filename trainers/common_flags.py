@@ -20,7 +20,7 @@ FLAGS = flags.FLAGS
 # Run flags that are not model options (each is a `TrainConfig` field of the same name).
 _RUN_FIELDS = ("output_dir", "dataset", "dataset_config", "data_dir", "model", "architecture", "num_latents",
                "learning_rate", "batch_size", "steps", "seed", "eval_interval", "eval_samples", "backup_interval",
-               "strategy", "tpu", "jit_compile", "precision", "verbose")
+               "strategy", "tpu", "jit_compile", "precision", "verbose", "deterministic")
 
 
 def define_flags(default_model: str) -> None:
@@ -55,6 +55,9 @@ def define_flags(default_model: str) -> None:
     flags.DEFINE_string("precision", "float32", f"Keras dtype policy ({', '.join(PRECISIONS)}): float32, mixed_bfloat16 "
                       "(CPUs with AMX / AVX512-BF16, TPUs, recent GPUs) or mixed_float16 (GPUs, losses scaled); "
                       "variables, quantizer distances, norm statistics, logits and losses stay float32.")
+    flags.DEFINE_bool("deterministic", True, "Run ops one at a time, so the same command gives bit-identical "
+                      "results on this machine whatever its load (--nodeterministic: independent ops run "
+                      "concurrently; see the README for the speed cost).")
     flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
     for name, declarations in all_options().items():
         _define_option_flag(name, declarations)

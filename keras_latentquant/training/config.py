@@ -58,6 +58,9 @@ class TrainConfig:
         precision: Keras dtype policy the model is built under: `float32`, `mixed_bfloat16` (AMX / AVX512-BF16
             CPUs, TPUs, recent GPUs) or `mixed_float16` (GPUs; losses scaled). A resumed run keeps it.
         verbose: Keras `fit` verbosity (1: progress bar).
+        deterministic: run TensorFlow's ops one at a time (inter-op parallelism 1), which makes a CPU run
+            bit-for-bit reproducible whatever else the machine is doing; False lets independent ops run
+            concurrently, whose timing-dependent order changes results in the last bits (see `training.run`).
         model_format: generation of the function the models compute (`MODEL_FORMAT`).
         config_format: layout of this config in a run's config.json (`CONFIG_FORMAT`).
     """
@@ -82,6 +85,7 @@ class TrainConfig:
     jit_compile: bool = False
     precision: str = "float32"
     verbose: int = 1
+    deterministic: bool = True
     model_format: int = MODEL_FORMAT
     config_format: int = CONFIG_FORMAT
 

@@ -46,7 +46,7 @@ from keras_latentquant.training.distributed import (
 )
 from keras_latentquant.training.evaluation import evaluate_model, reconstruct
 
-__all__ = ["train", "make_strategy", "build_model", "save_traversals", "load_run_data", "run_callbacks", "fit_and_evaluate", "RunData"]
+__all__ = ["train", "configure_determinism", "make_strategy", "build_model", "save_traversals", "load_run_data", "run_callbacks", "fit_and_evaluate", "RunData"]
 
 
 def build_model(config: TrainConfig, image_shape, num_latents: int, dataset_size: int | None = None) -> keras.Model:
@@ -152,6 +152,34 @@ def load_run_data(config: TrainConfig, mode: str, batch_size: int) -> RunData:
 # Backups inside an epoch when `backup_interval` is unset: a kill loses at most this many steps. A backup is
 # save_weights of model and optimizer plus a small npz (cost for the paper-size models not yet measured).
 DEFAULT_BACKUP_INTERVAL = 1000
+
+
+def configure_determinism(deterministic: bool) -> bool:
+    """Sets TensorFlow's inter-op parallelism to 1 (`deterministic`) or its default; True if it took effect.
+
+    Why: on CPU, two runs of the same command differed in the last bits from the first backward pass (then
+    visibly after hundreds of steps) whenever independent ops could run concurrently: with
+    TF_NUM_INTRAOP_THREADS=1 and TF_NUM_INTEROP_THREADS=2 they still differed, with 2 and 1 they were
+    bit-identical for QLAE, AE and beta-VAE, with or without another process burning a core (2-core machine,
+    TF 2.21, oneDNN on; oneDNN off or `enable_op_determinism` did not help). So the multi-threaded kernels
+    themselves are reproducible and the concurrency between ops is not; one op at a time keeps both cores
+    for each op's own threads. Speed cost: see the README (measured side by side).
+
+    It must run before TensorFlow's runtime starts (the first op); later in a process it cannot change, and
+    a deterministic run then warns unless TF_NUM_INTEROP_THREADS=1 was set in the environment.
+    """
+    threads = 1 if deterministic else 0
+    if tf.config.threading.get_inter_op_parallelism_threads() == threads:
+        return True
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        return True
+    except RuntimeError:
+        if deterministic and os.environ.get("TF_NUM_INTEROP_THREADS") != "1":
+            print("warning: TensorFlow already started in this process with concurrent ops, so this run may "
+                  "not be bit-for-bit reproducible; train in a fresh process (as the trainers do) or set "
+                  "TF_NUM_INTEROP_THREADS=1.", flush=True)
+        return False
 
 
 def backup_interval(config) -> int:
@@ -317,7 +345,8 @@ def train(config: TrainConfig) -> dict:
     Writes into `config.output_dir`: `config.json` (the resolved config: every option's value); `logs/`
     (TensorBoard); `backup/` (`TrainingBackup`, every `backup_interval` steps and every evaluation: rerunning
     the same command resumes there, see below); `checkpoints/latest.keras` (every eval interval);
-    `evaluations.jsonl`; and at the end `model.keras` and `metrics.json`, plus per family: an autoencoder's
+    `evaluations.jsonl`; and at the end `model.keras`, `metrics.json` (no wall times: the same command gives
+    the same bytes) and `timings.json` (train and final-evaluation seconds), plus per family: an autoencoder's
     `reconstructions.png` and `traversals.png`; a GAN's `generator.keras` (latent -> image, a plain functional
     model), `samples.png`, `traversals.png` and `images/step_*_{samples,traversals}.png` at every evaluation
     (also in TensorBoard). Final files are written to a temporary name, then renamed. Nothing is written
@@ -338,11 +367,9 @@ def train(config: TrainConfig) -> dict:
     (`fit_and_evaluate`). On the same machine, thread count and TensorFlow build it then ends bit-for-bit
     equal to an uninterrupted run, metrics.json and evaluations included (`tests/trainers/test_resume.py`),
     for every model: the VAE family's noise comes from SeedGenerators whose states the backup holds, the
-    GANs' from a saved draw counter. Exactness rests on deterministic kernels: on CPU, TensorFlow's
-    multi-threaded kernels are not (measured on 2 cores: two 40-step quickstart runs of the same flags and
-    seed end with weights up to 0.024 apart, also with TF_DETERMINISTIC_OPS=1; with
-    TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 they are bit-identical; the tests' tiny models stay
-    below the size where kernels split work across threads); on GPU call
+    GANs' from a saved draw counter. Exactness rests on deterministic execution: on CPU, `config.deterministic`
+    (the default) runs one op at a time (`configure_determinism`: concurrent independent ops were what made
+    two runs of a command differ, not the multi-threaded kernels); on GPU call
     `tf.config.experimental.enable_op_determinism()`; `jit_compile` must not change between the runs (XLA
     and non-XLA random streams differ). A NaN/inf loss or weights raises
     `NonFiniteLossError` naming the step and the last good backup and checkpoint, before any of them,
@@ -356,7 +383,7 @@ def train(config: TrainConfig) -> dict:
         config: the run's `TrainConfig`.
 
     Returns:
-        The final metrics dict (also in `metrics.json`).
+        The final metrics dict (`metrics.json` holds it `without_timings`).
     """
     # Everything that can fail on bad input (config, an existing run with other flags, data, model) runs
     # before anything is written, so a bad flag or missing dataset leaves no half-made output folder.
@@ -365,6 +392,7 @@ def train(config: TrainConfig) -> dict:
     config = config.resolved()
     entry = get_model(config.model)
     gan = entry.family == "gan"
+    configure_determinism(config.deterministic)  # before TensorFlow's runtime starts
     # First TF work of the run: MultiWorkerMirroredStrategy must exist before any other TF op.
     strategy = make_strategy(config.strategy, config.tpu)
     # Multi-worker: only the chief writes into output_dir; the others into output_dir/.workers/<task>.
@@ -444,10 +472,21 @@ def _train_locked(config: TrainConfig, entry: ModelEntry, gan: bool, strategy, r
             "\nfinal ({steps} steps, {n} held-out samples): InfoM {infom:.3f}  InfoE {infoe:.3f}  "
             "InfoC {infoc:.3f}  PSNR {psnr:.2f} dB".format(steps=config.steps, n=len(eval_images), **final)
         )
-    write_json_atomic(os.path.join(config.output_dir, "metrics.json"), metrics)
-    print(f"outputs in {config.output_dir}: metrics.json, model.keras, {', '.join(files)}")
+    # Wall times go to their own file, so that metrics.json is byte-identical between two runs of a command.
+    timings = {"train_seconds": metrics["train_seconds"], "final_evaluation_seconds": final.get("seconds")}
+    write_json_atomic(os.path.join(config.output_dir, "timings.json"), timings)
+    write_json_atomic(os.path.join(config.output_dir, "metrics.json"), without_timings(metrics))
+    print(f"outputs in {config.output_dir}: metrics.json, timings.json, model.keras, {', '.join(files)}")
     remove_worker_output_dir(run_output_dir)  # a non-chief worker's copies; nothing on the chief
     return metrics
+
+
+def without_timings(metrics: dict) -> dict:
+    """`train`'s metrics as metrics.json holds them: without the wall times (`train_seconds`, the final
+    evaluation's `seconds`), which are in timings.json."""
+    kept = {key: value for key, value in metrics.items() if key != "train_seconds"}
+    kept["final"] = {key: value for key, value in metrics["final"].items() if key != "seconds"}
+    return kept
 
 
 def _describe(model: keras.Model, config: TrainConfig, entry: ModelEntry) -> str:
