@@ -183,7 +183,8 @@ def load_model_file(path: str):
     if not zipfile.is_zipfile(path):
         raise ValueError(
             f"{path!r} is not a readable .keras file (a .keras file is a zip archive; this one is truncated, "
-            "corrupt or another format). Use checkpoints/latest.keras of the run, or retrain to rewrite it."
+            "corrupt or another format). Use checkpoints/latest.keras of the run (kept during training, and after it "
+            "with --keep_checkpoints), or retrain to rewrite it."
         )
     if _is_model_format_1(path):
         raise ValueError(f"Cannot load {path!r}: {RETIRED_MODEL_FORMAT_MESSAGE}.")
@@ -214,7 +215,7 @@ class RunConfigMismatchError(ValueError):
 # Config fields that may change when a run is resumed in the same output folder: they change neither the
 # model nor the data it sees. `steps` may grow (training continues to the new total) but not shrink.
 RESUME_MAY_DIFFER = ("output_dir", "verbose", "strategy", "tpu", "jit_compile", "data_dir", "steps", "backup_interval",
-                     "deterministic")
+                     "deterministic", "keep_checkpoints")
 
 
 def _flatten(config: dict) -> dict:

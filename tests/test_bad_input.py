@@ -357,7 +357,7 @@ def test_truncated_model_file(saved_models, tmp_path):
     data = pathlib.Path(saved_models[4]).read_bytes()
     truncated.write_bytes(data[: len(data) // 3])
     _raises(ValueError, lambda: load_model_file(str(truncated)),
-            "is not a readable .keras file", "Use checkpoints/latest.keras of the run, or retrain")
+            "is not a readable .keras file", "Use checkpoints/latest.keras of the run", "or retrain")
 
 
 def _as_format_1(path, target):

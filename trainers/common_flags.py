@@ -20,7 +20,8 @@ FLAGS = flags.FLAGS
 # Run flags that are not model options (each is a `TrainConfig` field of the same name).
 _RUN_FIELDS = ("output_dir", "dataset", "dataset_config", "data_dir", "model", "architecture", "num_latents",
                "learning_rate", "batch_size", "steps", "seed", "eval_interval", "eval_samples", "backup_interval",
-               "strategy", "tpu", "jit_compile", "precision", "verbose", "deterministic")
+               "strategy", "tpu", "jit_compile", "precision", "verbose", "deterministic",
+               "keep_checkpoints")
 
 
 def define_flags(default_model: str) -> None:
@@ -58,6 +59,9 @@ def define_flags(default_model: str) -> None:
     flags.DEFINE_bool("deterministic", True, "Run ops one at a time, so the same command gives bit-identical "
                       "results on this machine whatever its load (--nodeterministic: independent ops run "
                       "concurrently; see the README for the speed cost).")
+    flags.DEFINE_bool("keep_checkpoints", False, "Keep checkpoints/latest.keras and the backup's weights when "
+                      "training ends (default: one copy of the final weights, model.keras, which the backup "
+                      "points to; a finished run can still be continued with a larger --steps).")
     flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
     for name, declarations in all_options().items():
         _define_option_flag(name, declarations)

@@ -339,6 +339,20 @@ class TrainingBackup(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(float(value))
         self.save((epoch + 1) * self.steps_per_epoch)
 
+    def point_to(self, model_file: str) -> None:
+        """Makes the newest backup read its weights from `model_file` (a `.keras` file of the same model at the
+        same step, e.g. the run's final `model.keras`) and deletes the backup's own copy: one copy of the
+        weights in the run folder, and the backup still restores (`model.load_weights` reads `.keras` files,
+        optimizer state included)."""
+        state = self.read_state()
+        if state is None:
+            return
+        own = os.path.join(self.backup_dir, state["weights"])
+        state["weights"] = os.path.relpath(model_file, self.backup_dir)
+        write_text_atomic(os.path.join(self.backup_dir, self.STATE_FILE), json.dumps(state, indent=1))
+        if os.path.abspath(own) != os.path.abspath(model_file) and os.path.exists(own):
+            os.remove(own)
+
     def save(self, step: int) -> str:
         """Writes a backup of the model's current state as step `step`; returns the weights path."""
         if self.check_finite:

@@ -61,6 +61,9 @@ class TrainConfig:
         deterministic: run TensorFlow's ops one at a time (inter-op parallelism 1), which makes a CPU run
             bit-for-bit reproducible whatever else the machine is doing; False lets independent ops run
             concurrently, whose timing-dependent order changes results in the last bits (see `training.run`).
+        keep_checkpoints: keep `checkpoints/latest.keras` and the backup's own copy of the weights when training
+            ends (False: the folder keeps one copy of the final weights, `model.keras`, which the backup then
+            points to, so a finished run can still be continued with a larger `steps`).
         model_format: generation of the function the models compute (`MODEL_FORMAT`).
         config_format: layout of this config in a run's config.json (`CONFIG_FORMAT`).
     """
@@ -86,6 +89,7 @@ class TrainConfig:
     precision: str = "float32"
     verbose: int = 1
     deterministic: bool = True
+    keep_checkpoints: bool = False
     model_format: int = MODEL_FORMAT
     config_format: int = CONFIG_FORMAT
 

@@ -345,7 +345,8 @@ def train(config: TrainConfig) -> dict:
     Writes into `config.output_dir`: `config.json` (the resolved config: every option's value); `logs/`
     (TensorBoard); `backup/` (`TrainingBackup`, every `backup_interval` steps and every evaluation: rerunning
     the same command resumes there, see below); `checkpoints/latest.keras` (every eval interval);
-    `evaluations.jsonl`; and at the end `model.keras`, `metrics.json` (no wall times: the same command gives
+    `evaluations.jsonl`; and at the end `model.keras` (then, unless `keep_checkpoints`, the checkpoint is
+    deleted and the backup reads its weights from `model.keras`: one copy of the final weights), `metrics.json` (no wall times: the same command gives
     the same bytes) and `timings.json` (train and final-evaluation seconds), plus per family: an autoencoder's
     `reconstructions.png` and `traversals.png`; a GAN's `generator.keras` (latent -> image, a plain functional
     model), `samples.png`, `traversals.png` and `images/step_*_{samples,traversals}.png` at every evaluation
@@ -476,6 +477,11 @@ def _train_locked(config: TrainConfig, entry: ModelEntry, gan: bool, strategy, r
     timings = {"train_seconds": metrics["train_seconds"], "final_evaluation_seconds": final.get("seconds")}
     write_json_atomic(os.path.join(config.output_dir, "timings.json"), timings)
     write_json_atomic(os.path.join(config.output_dir, "metrics.json"), without_timings(metrics))
+    if not config.keep_checkpoints:
+        # One copy of the final weights: model.keras. The backup now reads it, the checkpoint is dropped.
+        backup = next(callback for callback in callbacks if isinstance(callback, TrainingBackup))
+        backup.point_to(os.path.join(config.output_dir, "model.keras"))
+        shutil.rmtree(os.path.join(config.output_dir, "checkpoints"), ignore_errors=True)
     print(f"outputs in {config.output_dir}: metrics.json, timings.json, model.keras, {', '.join(files)}")
     remove_worker_output_dir(run_output_dir)  # a non-chief worker's copies; nothing on the chief
     return metrics

@@ -50,10 +50,11 @@ def test_smoke_run_writes_outputs(model, strategy, script, tmp_path, data_dir):
     )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
     for name in ["metrics.json", "model.keras", "generator.keras", "samples.png", "traversals.png", "config.json",
-                 "evaluations.jsonl", os.path.join("checkpoints", "latest.keras"),
+                 "evaluations.jsonl", "timings.json",
                  os.path.join("images", "step_0000002_samples.png"),
                  os.path.join("images", "step_0000004_traversals.png")]:
         assert (output_dir / name).exists(), name
+    assert not (output_dir / "checkpoints").exists()  # one copy of the final weights: model.keras
     assert any((output_dir / "logs" / "images").glob("events.out.tfevents.*")), "no TensorBoard images"
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert metrics["model"] == model and metrics["steps"] == 4 and metrics["num_latents"] == 10

@@ -55,8 +55,9 @@ def test_smoke_run_writes_outputs(model, strategy, dataset, tmp_path, data_dir):
     )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
     for name in ["metrics.json", "model.keras", "reconstructions.png", "traversals.png", "config.json",
-                 "evaluations.jsonl", os.path.join("checkpoints", "latest.keras")]:
+                 "evaluations.jsonl", "timings.json"]:
         assert (output_dir / name).exists(), name
+    assert not (output_dir / "checkpoints").exists()  # one copy of the final weights: model.keras
     assert any((output_dir / "logs").rglob("events.out.tfevents.*")), "no TensorBoard events"
     metrics = json.loads((output_dir / "metrics.json").read_text())
     num_factors = 5 if dataset == "procedural_dsprites" else 6

@@ -12,7 +12,9 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 
 import h5py
 import numpy as np
@@ -70,6 +72,9 @@ def _kill_after_backup(command, output_dir, step, timeout=300):
 
 
 def _h5_arrays(path):
+    if path.endswith(".keras"):  # a finished run's backup reads the weights of its model.keras
+        with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as folder:
+            return _h5_arrays(archive.extract("model.weights.h5", folder))
     arrays = {}
     with h5py.File(path, "r") as handle:
         handle.visititems(lambda name, item: arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None)
@@ -173,3 +178,29 @@ def test_rerunning_a_finished_run_changes_nothing(tmp_path, data_dir):
     second = _final_state(output_dir)
     assert first[:3] == second[:3]
     assert all(np.array_equal(first[3][name], second[3][name]) for name in first[3])
+
+
+@pytest.mark.parametrize("model", ["qlae", pytest.param("qlinfogan", marks=pytest.mark.slow)])
+def test_a_finished_run_keeps_one_copy_of_its_weights_and_can_be_continued(model, tmp_path, data_dir):
+    # 6 steps, then the same command with --steps=9 continues from the backup (which now reads model.keras):
+    # the same end as 9 uninterrupted steps.
+    arguments = [f"--model={model}", "--eval_interval=3", "--backup_interval=2"]
+    if model == "qlinfogan":
+        arguments += ["--critic_steps=2", "--batch_size=8"]
+    continued = tmp_path / "continued"
+    _run(_command("qlae.py", arguments + ["--steps=6"], data_dir, continued))
+    assert not (continued / "checkpoints").exists()
+    state = json.loads((continued / "backup" / "state.json").read_text())
+    assert state["weights"] == os.path.join("..", "model.keras")
+    assert sorted(os.listdir(continued / "backup")) == ["state.json", "step_000000006.state.npz"]
+    completed = _run(_command("qlae.py", arguments + ["--steps=9"], data_dir, continued))
+    assert "resuming from the backup at step 6" in completed.stdout
+    reference = tmp_path / "uninterrupted"
+    _run(_command("qlae.py", arguments + ["--steps=9"], data_dir, reference))
+    _assert_same_run(continued, reference)
+    if model != "qlae":
+        return
+    kept = tmp_path / "kept"
+    _run(_command("qlae.py", arguments + ["--steps=3", "--keep_checkpoints"], data_dir, kept))
+    assert (kept / "checkpoints" / "latest.keras").exists()
+    assert json.loads((kept / "backup" / "state.json").read_text())["weights"] == "step_000000003.weights.h5"
