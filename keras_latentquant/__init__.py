@@ -4,6 +4,11 @@ import os as _os
 
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+if _os.environ["KERAS_BACKEND"] == "tensorflow":
+    from keras_latentquant._tf_import import import_tensorflow_quietly as _import_tensorflow_quietly
+
+    _import_tensorflow_quietly()  # without its start-up log lines (see the module)
+
 from keras_latentquant import layers  # noqa: E402
 from keras_latentquant.layers import LatentQuantization  # noqa: E402
 

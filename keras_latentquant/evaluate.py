@@ -104,7 +104,7 @@ def main(argv):
     metrics = METRICS if is_autoencoder(model) else tuple(m for m in METRICS if m != "psnr")
     scores = evaluate_model(
         model, images, factors, metrics=metrics, dci_importance=FLAGS.dci_importance,
-        batch_size=FLAGS.batch_size, verbose=1,
+        batch_size=FLAGS.batch_size, verbose=1 if sys.stdout.isatty() else 0,  # no bar into a file
     )
 
     output_dir = FLAGS.output_dir or os.path.join(os.path.dirname(os.path.abspath(model_path)), "evaluation")

@@ -57,7 +57,8 @@ class TrainConfig:
         jit_compile: compile the train step with XLA.
         precision: Keras dtype policy the model is built under: `float32`, `mixed_bfloat16` (AMX / AVX512-BF16
             CPUs, TPUs, recent GPUs) or `mixed_float16` (GPUs; losses scaled). A resumed run keeps it.
-        verbose: Keras `fit` verbosity (1: progress bar).
+        verbose: Keras `fit` verbosity (1: a progress bar on a terminal, one line per evaluation interval when
+            the output goes to a file or pipe; 2: always one line; 0: silent).
         deterministic: run TensorFlow's ops one at a time (inter-op parallelism 1), which makes a CPU run
             bit-for-bit reproducible whatever else the machine is doing; False lets independent ops run
             concurrently, whose timing-dependent order changes results in the last bits (see `training.run`).

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import sys
 import time
 import typing
 
@@ -154,6 +155,15 @@ def load_run_data(config: TrainConfig, mode: str, batch_size: int) -> RunData:
 DEFAULT_BACKUP_INTERVAL = 1000
 
 
+def fit_verbosity(verbose: int, stream=None) -> int:
+    """Keras `fit` verbosity for `verbose`: a progress bar (1) only on a terminal; written to a file or a pipe,
+    where a bar is one line of carriage returns per epoch (hundreds of kB), one line per epoch (2) instead."""
+    stream = stream or sys.stdout
+    if verbose == 1 and not (hasattr(stream, "isatty") and stream.isatty()):
+        return 2
+    return verbose
+
+
 def configure_determinism(deterministic: bool) -> bool:
     """Sets TensorFlow's inter-op parallelism to 1 (`deterministic`) or its default; True if it took effect.
 
@@ -277,7 +287,7 @@ def fit_and_evaluate(model, config, train_data, callbacks, evaluation: Disentang
             epochs=end_epoch,
             steps_per_epoch=steps,
             callbacks=callbacks,
-            verbose=config.verbose,
+            verbose=fit_verbosity(config.verbose),
             shuffle=False,  # the tf.data pipeline shuffles
         )
         for key, values in part.history.items():
