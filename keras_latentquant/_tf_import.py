@@ -40,13 +40,11 @@ def kept_lines(text: str, has_gpu_devices: bool) -> list[str]:
 
 def import_tensorflow_quietly() -> None:
     """Imports TensorFlow and lists its physical devices with the harmless start-up lines filtered out."""
-    if "tensorflow" in sys.modules or os.environ.get("KERAS_LATENTQUANT_TF_LOGS") == "1":
-        import tensorflow  # noqa: F401
-
-        return
     try:
         stderr_fd = sys.__stderr__.fileno()
     except (AttributeError, OSError, ValueError):  # no real stderr (some notebooks, embedded interpreters)
+        stderr_fd = None
+    if stderr_fd is None or "tensorflow" in sys.modules or os.environ.get("KERAS_LATENTQUANT_TF_LOGS") == "1":
         import tensorflow  # noqa: F401
 
         return
