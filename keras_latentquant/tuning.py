@@ -27,6 +27,7 @@ import dataclasses
 import math
 import os
 import textwrap
+import time
 from typing import Sequence
 
 import keras
@@ -409,6 +410,39 @@ def plot_objective_vs_weight_decay(rows: Sequence[dict], objective: str, path: s
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def report_every_trial(tuner, hyperparameter_names: Sequence[str], objective: str, output_dir: str,
+                       title: str | None = None, total: int | None = None, log=None) -> None:
+    """After each trial ends: one progress line (its time, values, score and the best so far) and the results
+    table, CSV and plot rewritten with every trial so far, so a long or interrupted search has them.
+
+    Hooks the tuner's `on_trial_end` (single-process searches; a distributed search's chief writes at the end).
+    """
+    log = log or (lambda line: print(line, flush=True))
+    original_end, original_begin = tuner.on_trial_end, tuner.on_trial_begin
+    started = {}
+
+    def on_trial_begin(trial):
+        started[trial.trial_id] = time.perf_counter()
+        return original_begin(trial)
+
+    def on_trial_end(trial):
+        result = original_end(trial)
+        rows = trial_rows(tuner.oracle, hyperparameter_names, objective)
+        write_results(rows, objective, output_dir, title=title)
+        row = next((row for row in rows if row["trial"] == trial.trial_id), None)
+        best = next((row for row in rows if row["best"]), None)
+        seconds = time.perf_counter() - started.pop(trial.trial_id, time.perf_counter())
+        values = ", ".join(f"{name} {_format(row[name])}" for name in hyperparameter_names) if row else ""
+        score = f"{objective} {_format(row[objective])}" if row else "no score"
+        best_text = f"best so far: trial {best['trial']}, {_format(best[objective])}" if best else "no score yet"
+        done = f"{len(rows)}/{total}" if total else str(len(rows))
+        log(f"trial {trial.trial_id} ended ({done} trials, {seconds:.0f} s): {values}: {score}; {best_text}; "
+            f"table in {os.path.join(output_dir, 'results.md')}")
+        return result
+
+    tuner.on_trial_begin, tuner.on_trial_end = on_trial_begin, on_trial_end
 
 
 def write_results(rows: Sequence[dict], objective: str, output_dir: str, title: str | None = None) -> dict:

@@ -187,6 +187,12 @@ def _search(config, space, role: str, is_chief: bool) -> None:
         print("note: Hyperband with --evaluations_per_trial=1 has one bracket of full-length trials; use >= 3 "
               "for its successive halving.", flush=True)
 
+    title = (f"{config.model} on {config.dataset}/{config.dataset_config or 'default'}: {FLAGS.tuner} search, "
+             f"{{trials}} trials x {config.steps} steps, objective {FLAGS.objective}")
+    if not role:
+        tuning.report_every_trial(tuner, space.hyperparameter_names(), FLAGS.objective, config.output_dir,
+                                  title=title.format(trials="so far"),
+                                  total=None if FLAGS.tuner == "hyperband" else FLAGS.max_trials)
     if is_chief:
         # The chief serves the oracle until every trial has ended; it trains nothing, so loads no data.
         tuner.search()
@@ -201,9 +207,7 @@ def _search(config, space, role: str, is_chief: bool) -> None:
         return
 
     rows = tuning.trial_rows(tuner.oracle, space.hyperparameter_names(), FLAGS.objective)
-    title = (f"{config.model} on {config.dataset}/{config.dataset_config or 'default'}: {FLAGS.tuner} search, "
-             f"{len(rows)} trials x {config.steps} steps, objective {FLAGS.objective}")
-    paths = tuning.write_results(rows, FLAGS.objective, config.output_dir, title=title)
+    paths = tuning.write_results(rows, FLAGS.objective, config.output_dir, title=title.format(trials=len(rows)))
     print("\n" + tuning.format_markdown_table(rows))
     best = [row for row in rows if row["best"]]
     if best:

@@ -142,6 +142,10 @@ def test_random_search_end_to_end_writes_table_and_plot(tmp_path, data_dir):
     assert sum(row["best"] == "True" for row in rows) == 1
     assert "| trial | status | weight_decay | mix | infom | infoc | val_reconstruction | best |" in completed.stdout
     assert "best: trial" in completed.stdout
+    # Progress after each trial, the table rewritten each time.
+    progress = [line for line in completed.stdout.splitlines() if line.startswith("trial ") and " ended (" in line]
+    assert len(progress) == 2 and "(1/2 trials," in progress[0] and "(2/2 trials," in progress[1], progress
+    assert "weight_decay" in progress[0] and "best so far: trial" in progress[1]
 
 
 def test_a_search_into_a_folder_in_use_stops_at_once(tmp_path, data_dir):
