@@ -8,7 +8,8 @@
 Reads every run's `evaluations.jsonl` (one line per evaluation, written by the trainer) under
 `<output_dir>/<dataset>/<model>/seed_<s>/`. Each panel shows, per model, the mean over seeds at every evaluated
 step and a band of the mean's 95% Student-t interval (the seeds' min-max where only two seeds are there); the
-legend says how many seeds each curve has. A step some seed has not reached is left out of that model's curve.
+legend says how many seeds each curve has. Only finished runs (with `scores.json`) are read, so a run still
+training does not cut the curves short; a step some seed has not reached is left out of that model's curve.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def load_curves(output_dir: str, dataset: str, models) -> dict:
         per_seed = {}
         for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
             path = os.path.join(folder, name, "evaluations.jsonl")
-            if name.startswith("seed_") and os.path.exists(path):
+            finished = os.path.exists(os.path.join(folder, name, reproduce.SCORES_FILE))
+            if name.startswith("seed_") and finished and os.path.exists(path):
                 with open(path, encoding="utf-8") as handle:
                     rows = [json.loads(line) for line in handle if line.strip()]
                 per_seed[int(name[len("seed_"):])] = {row["step"]: row for row in rows}
