@@ -85,8 +85,23 @@ def reconstruct(model: keras.Model, images: np.ndarray, batch_size: int = 256, v
         ValueError: from `check_images` for integer, wrongly shaped, non-finite or out-of-range images.
     """
     images = check_images(images, _model_image_shape(model))
-    logits = model.predict(images, batch_size=batch_size, verbose=verbose)
+    logits = predict_logits(model, images, batch_size, verbose)
     return 1.0 / (1.0 + np.exp(-logits.astype("float64")))
+
+
+#: Inputs up to this many rows go through one direct model call (`predict_logits`).
+DIRECT_ROWS = 1024
+
+
+def predict_logits(model: keras.Model, inputs: np.ndarray, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+    """`model`'s outputs for `inputs`: one direct call for up to `DIRECT_ROWS` rows, else `predict` in batches.
+
+    Keras traces `predict` anew for each input shape; the few-row calls of a run's end (8 reconstructions, one
+    traversal grid) would each trace it again and set off TensorFlow's retracing warning.
+    """
+    if len(inputs) > DIRECT_ROWS or verbose:
+        return model.predict(inputs, batch_size=batch_size, verbose=verbose)
+    return keras.ops.convert_to_numpy(model(inputs, training=False)).astype("float32")
 
 
 def is_autoencoder(model: keras.Model) -> bool:

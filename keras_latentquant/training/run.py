@@ -45,7 +45,7 @@ from keras_latentquant.training.distributed import (
     remove_worker_output_dir,
     shard_by_data,
 )
-from keras_latentquant.training.evaluation import evaluate_model, reconstruct
+from keras_latentquant.training.evaluation import evaluate_model, predict_logits, reconstruct
 
 __all__ = ["train", "configure_determinism", "make_strategy", "build_model", "save_traversals", "load_run_data", "run_callbacks", "fit_and_evaluate", "RunData"]
 
@@ -340,7 +340,7 @@ def save_traversals(model: keras.Model, image: np.ndarray, path: str, num_steps:
         for j in range(num_latents):
             grid[j, :, j] = np.linspace(latent_range[0][j], latent_range[1][j], steps)
         columns = [f"{k}" for k in range(steps)]
-    logits = decoder.predict(grid.reshape(-1, num_latents), verbose=0, batch_size=256)
+    logits = predict_logits(decoder, grid.reshape(-1, num_latents))
     images = 1.0 / (1.0 + np.exp(-logits))
     images = images.reshape((num_latents, steps) + images.shape[1:])
     return plotting.save_traversals(
