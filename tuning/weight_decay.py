@@ -56,9 +56,11 @@ flags.DEFINE_string("project_name", "weight_decay", "KerasTuner project; trials 
 flags.DEFINE_string("output_dir", None, "Where results.md/.csv and the plot go (default <directory>/<project_name>).")
 flags.DEFINE_bool("overwrite", True, "Start the search afresh (--nooverwrite resumes it from --directory).")
 # The model, as trainers/qlae.py names them.
-flags.DEFINE_enum("model", "qlae", [name for name, entry in MODELS.items() if entry.family == "autoencoder"],
-                  "Catalogued autoencoder (keras_latentquant/models/catalogue.py).")
-flags.DEFINE_enum("architecture", "fast", ARCHITECTURES, "Encoder/decoder: paper, paper_small or fast (the reference's blocks at CPU-sized widths).")
+# Names are strings checked with the run's config, whose errors suggest the closest valid name.
+AUTOENCODERS = [name for name, entry in MODELS.items() if entry.family == "autoencoder"]
+flags.DEFINE_string("model", "qlae", f"Catalogued autoencoder: {', '.join(AUTOENCODERS)}.")
+flags.DEFINE_string("architecture", "fast", f"Encoder/decoder ({', '.join(ARCHITECTURES)}): paper, paper_small or "
+                    "fast (the reference's blocks at CPU-sized widths).")
 flags.DEFINE_integer("num_latents", None, "Latent dimensions (default: twice the number of factors).", lower_bound=1)
 # Quantizer options held fixed when not searched (unset: the model's default, or the reference's for the dataset).
 flags.DEFINE_integer("num_values", None, "Codebook values per latent when not searched.", lower_bound=2)
@@ -66,7 +68,7 @@ flags.DEFINE_float("quantization_weight", None, "Codebook loss weight when not s
 flags.DEFINE_float("commitment_weight", None, "Commitment loss weight when not searched.", lower_bound=0.0)
 flags.DEFINE_float("learning_rate", None, "Adam learning rate (default: the model's).")
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
-flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Keras dtype policy of every trial's model.")
+flags.DEFINE_string("precision", "float32", f"Keras dtype policy of every trial's model ({', '.join(PRECISIONS)}).")
 # The data, as the trainers name them.
 flags.DEFINE_string("dataset", "procedural_dsprites", "Registered dataset name.")
 flags.DEFINE_string("dataset_config", None, "Builder config, e.g. sample_10k, tiny (default: the dataset's).")
@@ -95,9 +97,14 @@ def run_config():
         seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, precision=FLAGS.precision, verbose=FLAGS.verbose,
     )
     try:
-        return config.resolved()
+        resolved = config.resolved()
     except ValueError as error:
-        raise app.UsageError(str(error)) from None
+        # The message names the flag, the value and what is valid; the whole usage text would bury it.
+        sys.exit(f"error: {error}\n(--helpshort lists the flags)")
+    if resolved.model not in AUTOENCODERS:
+        sys.exit(f"error: --model={resolved.model} is a GAN; the tuner searches autoencoders: "
+                 f"{', '.join(AUTOENCODERS)}.")
+    return resolved
 
 
 def fixed_options() -> dict:

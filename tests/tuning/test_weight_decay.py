@@ -170,6 +170,8 @@ def test_a_search_into_a_folder_in_use_stops_at_once(tmp_path, data_dir):
         (["--weight_decay_min=0"], "0 < low < high"),
         (["--steps_per_trial=10", "--evaluations_per_trial=3"], "multiple of --evaluations_per_trial"),
         (["--model=ae", "--tune_quantization_weight"], "no option(s) ['quantization_weight']"),
+        (["--model=qlea"], "Unknown model 'qlea'. Did you mean 'qlae'?"),
+        (["--model=qlinfogan"], "is a GAN; the tuner searches autoencoders"),
     ],
 )
 def test_bad_flags_fail_with_a_message(arguments, message, tmp_path):
