@@ -22,6 +22,7 @@ import pytest
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "keras_latentquant")
 LEVELS = {
     "layers": 0, "optimizers": 0, "metrics": 0, "datasets": 0, "plotting": 0, "model_files": 0,
+    "folder_lock": 0, "suggest": 0,
     "models": 1,
     "training": 2,
     "tuning": 3, "export": 3, "evaluate": 3, "interpret": 3,

@@ -628,7 +628,7 @@ def test_bad_constructor_arguments_name_the_problem():
         InfoGAN(generator, larger)
     with pytest.raises(TypeError, match=r"quantizer must be a LatentQuantization layer or None; got Dense"):
         InfoGAN(generator, critic, quantizer=keras.layers.Dense(4))
-    with pytest.raises(ValueError, match=r"Unknown model .vaegan.. Registered models: qlae"):
+    with pytest.raises(ValueError, match=r"Unknown model .vaegan.. Did you mean 'vae'\? Registered models: qlae"):
         build_model("vaegan", IMAGE_SHAPE, NUM_LATENTS, "fast")
 
 
