@@ -44,14 +44,17 @@ def main(argv):
     if not FLAGS.output:
         raise app.UsageError("--output is required: the folder to write the SavedModels into.")
     logging.set_verbosity(logging.WARNING)
+    unfinished = unfinished_run(FLAGS.model)
     try:
         model_path = resolve_model_path(FLAGS.model)
     except (FileNotFoundError, ValueError) as error:
+        if unfinished:  # a run too young to have a checkpoint
+            sys.exit(f"error: Run {FLAGS.model!r} is unfinished: {unfinished}; it has no checkpoint to export yet "
+                     "(one is written at every evaluation).")
         raise app.UsageError(str(error)) from None
-    unfinished = unfinished_run(FLAGS.model)
     if unfinished and not FLAGS.allow_unfinished:
-        raise app.UsageError(
-            f"Run {FLAGS.model!r} is unfinished: {unfinished}. Wait for it to finish (or rerun its training "
+        sys.exit(
+            f"error: Run {FLAGS.model!r} is unfinished: {unfinished}. Wait for it to finish (or rerun its training "
             f"command to complete it), or pass --allow_unfinished to export {model_path}."
         )
 

@@ -341,6 +341,16 @@ def test_command_refuses_an_unfinished_run_unless_allowed(tmp_path):
     from keras_latentquant.folder_lock import folder_lock
 
     run = tmp_path / "run"
+    # Started, locked by its trainer, no checkpoint yet.
+    (run).mkdir()
+    (run / "config.json").write_text(json.dumps({"model": "qlae", "steps": 3000}))
+    young = subprocess.run([sys.executable, os.path.join(ROOT, "export", "savedmodel.py"), f"--model={run}",
+                            f"--output={tmp_path / 'exported'}"], capture_output=True, text=True, timeout=300,
+                           env=_environment())
+    assert young.returncode != 0 and "is unfinished: it has no model.keras" in young.stderr
+    assert "no checkpoint to export yet" in young.stderr and "Traceback" not in young.stderr
+    os.remove(run / "config.json")
+    os.rmdir(run)
     _unfinished_run(run)
     output = tmp_path / "exported"
     command = [sys.executable, os.path.join(ROOT, "export", "savedmodel.py"), f"--model={run}", f"--output={output}"]
