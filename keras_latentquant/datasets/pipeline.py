@@ -20,7 +20,6 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_latentquant.datasets.registry import DatasetSpec, get_dataset_spec
-from keras_latentquant.suggest import did_you_mean
 
 # What each element of `load_dataset` holds: autoencoder -> (x, x), images -> x, factors -> (x, s).
 MODES = ("autoencoder", "images", "factors")
@@ -101,7 +100,7 @@ def get_builder(
         DataDirError: the data are not prepared yet and `data_dir` cannot hold them.
     """
     spec = get_dataset_spec(name)
-    config = _resolve_config(spec, config)
+    config = spec.resolve_config(config)
     builder = spec.builder(config=config, data_dir=data_dir)
     if prepare and not builder.is_prepared():
         root = data_dir or tfds.core.constants.get_default_data_dir()
@@ -266,17 +265,6 @@ def load_arrays(
     # Concatenate as uint8 first so only the final array is float32.
     images = np.concatenate(images).astype(np.float32) / np.float32(255.0)
     return images, np.concatenate(factors)
-
-
-def _resolve_config(spec: DatasetSpec, config: str | None) -> str:
-    if config is None:
-        return spec.default_config
-    if config not in spec.config_names:
-        raise ValueError(
-            f"Unknown config {config!r} for dataset {spec.name!r}.{did_you_mean(config, spec.config_names)} "
-            f"Valid configs: {', '.join(spec.config_names)}."
-        )
-    return config
 
 
 def _validate_split(spec: DatasetSpec, split: str) -> None:

@@ -58,6 +58,17 @@ class DatasetSpec:
         """Names of the builder's configs, in the builder's order."""
         return tuple(config.name for config in self.builder.BUILDER_CONFIGS)
 
+    def resolve_config(self, config: str | None) -> str:
+        """`config`, or the default config for None; ValueError naming the valid ones (and the closest) else."""
+        if config is None:
+            return self.default_config
+        if config not in self.config_names:
+            raise ValueError(
+                f"Unknown config {config!r} for dataset {self.name!r}.{did_you_mean(config, self.config_names)} "
+                f"Valid configs: {', '.join(self.config_names)}."
+            )
+        return config
+
 
 DATASETS: dict[str, DatasetSpec] = {
     "procedural_dsprites": DatasetSpec(

@@ -160,12 +160,7 @@ def upgrade_saved_config(saved: dict) -> dict:
 
 def _validate_run_fields(config: "TrainConfig") -> None:
     """Checks the fields every training run has (dataset, architecture, strategy, step counts...)."""
-    spec = get_dataset_spec(config.dataset)  # raises ValueError listing the registered names
-    if config.dataset_config is not None and config.dataset_config not in spec.config_names:
-        raise ValueError(
-            f"Unknown config {config.dataset_config!r} for dataset {spec.name!r}."
-            f"{did_you_mean(config.dataset_config, spec.config_names)} Valid configs: {', '.join(spec.config_names)}."
-        )
+    get_dataset_spec(config.dataset).resolve_config(config.dataset_config)  # ValueErrors name the valid names
     check_architecture(config.architecture)  # names the replacement of a retired architecture
     if config.strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}; got {config.strategy!r}."

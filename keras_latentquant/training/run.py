@@ -356,8 +356,8 @@ def train(config: TrainConfig) -> dict:
     (TensorBoard); `backup/` (`TrainingBackup`, every `backup_interval` steps and every evaluation: rerunning
     the same command resumes there, see below); `checkpoints/latest.keras` (every eval interval);
     `evaluations.jsonl`; and at the end `model.keras` (then, unless `keep_checkpoints`, the checkpoint is
-    deleted and the backup reads its weights from `model.keras`: one copy of the final weights), `metrics.json` (no wall times: the same command gives
-    the same bytes) and `timings.json` (train and final-evaluation seconds), plus per family: an autoencoder's
+    deleted and the backup reads its weights from `model.keras`: one copy of the final weights),
+    `metrics.json` (no wall times: the same command gives the same bytes) and `timings.json` (train and final-evaluation seconds), plus per family: an autoencoder's
     `reconstructions.png` and `traversals.png`; a GAN's `generator.keras` (latent -> image, a plain functional
     model), `samples.png`, `traversals.png` and `images/step_*_{samples,traversals}.png` at every evaluation
     (also in TensorBoard). Final files are written to a temporary name, then renamed. Nothing is written
