@@ -35,7 +35,7 @@ setup(
     packages=find_packages(include=["keras_latentquant", "keras_latentquant.*"]),
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest==9.*"],
+        "test": ["pytest==9.*", "pytest-xdist==3.8.*"],
         "docs": [],
     },
     license="Apache-2.0",

@@ -8,6 +8,9 @@ An existing version folder is never overwritten. A run that is still training, o
 end (no model.keras), is refused unless --allow_unfinished, which exports its last checkpoint and says at which
 step. The export root is locked while it is written (a second export or trainer into it stops at once).
 Signatures and the REST format: export/README.md.
+
+The flags, the run folder, the model file and the export root are checked before TensorFlow starts (the
+package's imports are deferred, keras_latentquant/__init__.py), so a mistake is answered at once.
 """
 
 import os
@@ -16,15 +19,24 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The package's imports deferred (keras_latentquant/__init__.py): the flags and files are checked before TensorFlow
+# starts. Removed again once imported, so the processes this one starts import the package normally.
+os.environ["KERAS_LATENTQUANT_DEFER_IMPORTS"] = "1"
 
 from absl import app, flags, logging  # noqa: E402
 
+from keras_latentquant.folder_lock import FolderInUseError, folder_lock, lock_holder  # noqa: E402
 from keras_latentquant.model_files import (  # noqa: E402
+    SERVING_MODEL_NAMES,
+    check_model_file,
+    existing_versions,
     load_model_file,
     resolve_model_path,
     trained_steps,
     unfinished_run,
 )
+
+os.environ.pop("KERAS_LATENTQUANT_DEFER_IMPORTS", None)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, or a training output folder holding model.keras.")
@@ -58,18 +70,25 @@ def main(argv):
             f"command to complete it), or pass --allow_unfinished to export {model_path}."
         )
 
-    from keras_latentquant.export import MODEL_NAMES, existing_versions
-
+    try:
+        check_model_file(model_path)  # load_model_file checks again
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     # Checked before the (slow) model load too; export_models checks again for the exact names.
-    existing = existing_versions(FLAGS.output, FLAGS.version, MODEL_NAMES)
+    existing = existing_versions(FLAGS.output, FLAGS.version, SERVING_MODEL_NAMES)
     if existing:
         raise app.UsageError(
             f"Version {FLAGS.version} exists already: {', '.join(existing)}. Pass --version with a new number "
             "(TF Serving serves the highest) or remove it."
         )
+    holder = lock_holder(FLAGS.output)  # taken when the export is written; a busy root stops us before the load
+    if holder is not None:
+        raise app.UsageError(str(FolderInUseError(FLAGS.output, f"exporting {model_path}", holder)))
 
+    import keras_latentquant
+
+    keras_latentquant.import_all()  # TensorFlow (quietly) and every custom object a saved model refers to
     from keras_latentquant.export import export_models, format_tree
-    from keras_latentquant.folder_lock import FolderInUseError, folder_lock
 
     try:
         model = load_model_file(model_path)

@@ -1,21 +1,73 @@
-"""keras-latentquant: disentangled representation learning by latent quantization, in Keras 3."""
+"""keras-latentquant: disentangled representation learning by latent quantization, in Keras 3.
 
+`import keras_latentquant` imports TensorFlow (without its harmless start-up log lines, see `_tf_import`), the
+layers and the models. That registers every custom Keras object a saved model refers to (layers, models, losses,
+optimizers, schedules), so `keras.saving.load_model` needs nothing else.
+
+Deferred imports, for the command-line scripts (trainers/, tuning/, export/): when the environment variable
+`KERAS_LATENTQUANT_DEFER_IMPORTS` is `1` at the package's first import, the package root imports neither
+TensorFlow nor Keras. A script can then check its flags with the parts that need neither (the model catalogue,
+`training.config`, the dataset registry) and answer a mistake at once instead of after TensorFlow's start-up.
+`layers`, `models` and `LatentQuantization` are imported on first use, and `import_all()` does what the eager
+import does; a script calls it once its flags are checked, before it builds or loads a model. The scripts set the
+variable for their own first import only and remove it right after, so the processes they start import eagerly.
+Library code and users' scripts should leave it unset.
+"""
+
+import importlib as _importlib
 import os as _os
 
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-if _os.environ["KERAS_BACKEND"] == "tensorflow":
-    from keras_latentquant._tf_import import import_tensorflow_quietly as _import_tensorflow_quietly
-
-    _import_tensorflow_quietly()  # without its start-up log lines (see the module)
-
-from keras_latentquant import layers  # noqa: E402
-from keras_latentquant.layers import LatentQuantization  # noqa: E402
-
-# Importing the models registers every custom object a saved model refers to (architecture layers,
-# loss, optimizer), so `import keras_latentquant` is all `keras.saving.load_model` needs.
-from keras_latentquant import models  # noqa: E402
-
 __version__ = "0.2.0"
 
-__all__ = ["LatentQuantization", "layers", "models", "__version__"]
+__all__ = ["LatentQuantization", "import_all", "layers", "models", "__version__"]
+
+#: The environment variable that defers TensorFlow's import when it is "1" (see the module docstring).
+DEFER_IMPORTS_VARIABLE = "KERAS_LATENTQUANT_DEFER_IMPORTS"
+
+# Every module that registers custom Keras objects (`keras.saving.register_keras_serializable`);
+# tests/test_fast_flags.py checks that the eager import registers every decorated class of the package.
+_REGISTERING_MODULES = (
+    "keras_latentquant.layers",
+    "keras_latentquant.optimizers",
+    "keras_latentquant.models.layers_internal",
+    "keras_latentquant.models.losses",
+    "keras_latentquant.models.autoencoders",
+    "keras_latentquant.models.infogan",
+    "keras_latentquant.models.factorqvae",
+)
+
+
+def import_all() -> None:
+    """Imports TensorFlow (quietly), the layers and the models, registering every custom Keras object.
+
+    What `import keras_latentquant` does, unless deferred (`KERAS_LATENTQUANT_DEFER_IMPORTS=1`); calling it again
+    does nothing.
+    """
+    if _os.environ["KERAS_BACKEND"] == "tensorflow":
+        from keras_latentquant._tf_import import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # without its start-up log lines (see the module)
+    for name in _REGISTERING_MODULES:
+        _importlib.import_module(name)
+    from keras_latentquant import layers
+
+    globals()["LatentQuantization"] = layers.LatentQuantization
+
+
+def __getattr__(name):
+    # Reached only in deferred mode (or for an unknown name): `layers`, `models` and `LatentQuantization` are
+    # module attributes once `import_all` has run.
+    if name in ("layers", "models", "LatentQuantization"):
+        import_all()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+if _os.environ.get(DEFER_IMPORTS_VARIABLE) != "1":
+    import_all()

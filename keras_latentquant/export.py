@@ -45,7 +45,14 @@ import numpy as np
 import tensorflow as tf
 
 from keras_latentquant.layers import LatentQuantization
-from keras_latentquant.model_files import apply_default_permissions, write_text_atomic
+# MODEL_NAMES and existing_versions live with the run files (no TensorFlow), so export/savedmodel.py checks an
+# export root before TensorFlow starts; they are part of this module's API too.
+from keras_latentquant.model_files import (
+    SERVING_MODEL_NAMES as MODEL_NAMES,
+    apply_default_permissions,
+    existing_versions,
+    write_text_atomic,
+)
 from keras_latentquant.models.autoencoders import get_bottleneck
 
 __all__ = [
@@ -58,10 +65,6 @@ __all__ = [
     "rest_request_to_inputs",
     "rest_response",
 ]
-
-# Every model name an export can write, so a caller can check for an existing version before loading.
-MODEL_NAMES = ("encoder", "decoder", "generator")
-
 
 # ---------------------------------------------------------------------------- serving modules
 def _assert_shape(tensor, name: str, dtype: str, tail: tuple):
@@ -252,12 +255,6 @@ def build_serving_modules(model) -> dict:
 
 
 # ---------------------------------------------------------------------------- writing
-def existing_versions(output_dir: str, version: int, names=MODEL_NAMES) -> list[str]:
-    """The `output_dir/<name>/<version>` folders that already exist."""
-    paths = [os.path.join(output_dir, name, str(version)) for name in names]
-    return [path for path in paths if os.path.exists(path)]
-
-
 def models_config(base_paths: Mapping[str, str]) -> str:
     """TF Serving's `--model_config_file` text proto for `{model name: base path}`."""
     entries = "".join(

@@ -31,6 +31,10 @@ __all__ = ["LOCK_FILE", "FolderInUseError", "folder_lock", "lock_holder"]
 #: The lock's file name inside the locked folder.
 LOCK_FILE = ".lock"
 
+# Folders this process holds (real path -> depth): a command that locks its folder before importing TensorFlow,
+# so that a second command is stopped in a second, then calls code that locks the folder again, holds it once.
+_HELD: dict[str, int] = {}
+
 
 class FolderInUseError(RuntimeError):
     """Another live process holds the folder's lock; `holder` is what it wrote there (may be empty)."""
@@ -79,7 +83,20 @@ def lock_holder(folder: str) -> dict | None:
 @contextlib.contextmanager
 def folder_lock(folder: str, purpose: str):
     """Holds `folder`'s lock (creating the folder) while the block runs; raises `FolderInUseError` at once if
-    another live process holds it. `purpose` (e.g. "training") is shown to whoever finds the folder locked."""
+    another live process holds it. `purpose` (e.g. "training") is shown to whoever finds the folder locked.
+
+    Re-entrant within a process (an inner `folder_lock` of a folder this process holds does nothing). A folder
+    this call created and that is empty when the block ends (a command that failed before writing anything) is
+    removed."""
+    key = os.path.realpath(folder)
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    created = not os.path.exists(folder)
     if fcntl is None:
         warnings.warn(f"No file locking on this system: nothing stops a second process writing into {folder!r}.",
                       stacklevel=3)
@@ -89,6 +106,7 @@ def folder_lock(folder: str, purpose: str):
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, LOCK_FILE)
     handle = _acquire(path, folder, purpose)
+    _HELD[key] = 1
     try:
         record = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": purpose, "started": time.time(),
                   "command": " ".join(sys.argv)}
@@ -100,10 +118,14 @@ def folder_lock(folder: str, purpose: str):
     finally:
         # Unlink before unlocking: a process that opened the old file and locks it after us sees it unlinked
         # (`_acquire` checks) and starts over on a fresh file, so two holders never coexist.
+        del _HELD[key]
         with contextlib.suppress(OSError):
             os.unlink(path)
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)  # only if empty
 
 
 def _acquire(path: str, folder: str, purpose: str):

@@ -1,6 +1,10 @@
 """Model and run files: where a command finds a trained model (a `.keras` file or a training output
 folder), how it loads one with a clear error, how final files are written without ever being seen
-half-written, and whether an existing run folder may be resumed with a new config."""
+half-written, whether an existing run folder may be resumed with a new config, and which SavedModel version
+folders an export root holds already.
+
+Nothing here imports TensorFlow or Keras except `load_model_file`, so the commands check a user's files before
+TensorFlow starts."""
 
 from __future__ import annotations
 
@@ -19,7 +23,10 @@ __all__ = [
     "atomic_path",
     "write_text_atomic",
     "write_json_atomic",
+    "check_model_file",
     "load_model_file",
+    "SERVING_MODEL_NAMES",
+    "existing_versions",
     "check_resumable_run",
     "RESUME_MAY_DIFFER",
     "RunConfigMismatchError",
@@ -168,16 +175,14 @@ def write_json_atomic(path: str, payload) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2))
 
 
-def load_model_file(path: str):
-    """`keras.saving.load_model(path)`, with an error that says what is wrong with the file and what to do.
+def check_model_file(path: str) -> None:
+    """The checks of `load_model_file` that need no Keras: a `.keras` archive of today's model format at `path`.
 
     Raises:
         FileNotFoundError: no file at `path`.
-        ValueError: the file is not a `.keras` archive (truncated, corrupt, another format), or its saved
-            weights do not fit the architecture in its config (a checkpoint of another model copied in).
+        ValueError: the file is not a `.keras` archive (truncated, corrupt, another format), or was written by
+            keras-latentquant 0.1 (model format 1).
     """
-    import keras
-
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No model file {path!r}; pass a .keras file or a training output folder.")
     if not zipfile.is_zipfile(path):
@@ -188,6 +193,19 @@ def load_model_file(path: str):
         )
     if _is_model_format_1(path):
         raise ValueError(f"Cannot load {path!r}: {RETIRED_MODEL_FORMAT_MESSAGE}.")
+
+
+def load_model_file(path: str):
+    """`keras.saving.load_model(path)`, with an error that says what is wrong with the file and what to do.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: the file is not a `.keras` archive (truncated, corrupt, another format), or its saved
+            weights do not fit the architecture in its config (a checkpoint of another model copied in).
+    """
+    check_model_file(path)
+    import keras
+
     try:
         return keras.saving.load_model(path)
     except (ValueError, KeyError, OSError, TypeError, zipfile.BadZipFile) as error:
@@ -206,6 +224,17 @@ def _is_model_format_1(path: str) -> bool:
     except (KeyError, OSError, zipfile.BadZipFile):
         return False  # keras.saving.load_model reports what is wrong with it
     return any(f'"{name}"' in config for name in _FORMAT_1_CLASS_NAMES)
+
+
+#: Every model name an export can write (`keras_latentquant.export`), so a caller can check for an existing
+#: version before loading.
+SERVING_MODEL_NAMES = ("encoder", "decoder", "generator")
+
+
+def existing_versions(output_dir: str, version: int, names=SERVING_MODEL_NAMES) -> list[str]:
+    """The `output_dir/<name>/<version>` folders that already exist."""
+    paths = [os.path.join(output_dir, name, str(version)) for name in names]
+    return [path for path in paths if os.path.exists(path)]
 
 
 class RunConfigMismatchError(ValueError):

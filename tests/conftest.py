@@ -4,14 +4,37 @@ TensorFlow fixes its device list the first time it is used, so the two logical C
 MirroredStrategy tests need are configured here, at import, before any test touches TensorFlow.
 """
 
+import fcntl
+import importlib.util
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TFDS_DISABLE_GCS", "1")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import pytest  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _import_tensorflow_quietly():
+    """TensorFlow, imported without its start-up lines (each xdist worker's would reach the terminal), by the
+    package's own helper loaded on its own: importing the package first would import Keras and the models
+    before the logical CPUs below are configured."""
+    path = os.path.join(ROOT, "keras_latentquant", "_tf_import.py")
+    spec = importlib.util.spec_from_file_location("_conftest_tf_import", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.import_tensorflow_quietly()
+    import tensorflow
+
+    return tensorflow
+
+
+tf = _import_tensorflow_quietly()
 
 # One op at a time, as training runs by default (`training.run.configure_determinism`).
 tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -50,3 +73,29 @@ def square_images(count=64, shape=(64, 64, 1), side=10, low=8, high=48, seed=0):
     for n, (row, column) in enumerate(rng.integers(low, high, size=(count, 2))):
         images[n, row : row + side, column : column + side] = 1.0
     return images
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_qlae(tmp_path_factory):
+    """`(folder, data_dir, output_dir)` of a QLAE the trainer wrote (fast model, 4 steps on the `tiny` config),
+    trained once per test session and shared by the evaluation and interpretation commands' tests.
+
+    Under pytest-xdist the workers share it too: the first to get the lock trains, the others wait and read."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's temporary folder, common to the workers
+    folder = root / "trained_tiny_qlae"
+    data_dir, output_dir = folder / "tfds", folder / "run"
+    with open(root / "trained_tiny_qlae.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (output_dir / "metrics.json").exists():
+            folder.mkdir(exist_ok=True)
+            completed = subprocess.run(
+                [sys.executable, os.path.join(ROOT, "trainers", "qlae.py"), "--dataset_config=tiny",
+                 f"--data_dir={data_dir}", "--architecture=fast", "--batch_size=16", "--steps=4",
+                 "--eval_interval=4", "--eval_samples=200", "--verbose=0", f"--output_dir={output_dir}"],
+                capture_output=True, text=True, timeout=600, cwd=folder,
+                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT),
+            )
+            assert completed.returncode == 0, completed.stderr[-3000:]
+    return folder, data_dir, output_dir

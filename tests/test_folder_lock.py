@@ -67,16 +67,19 @@ def test_a_killed_holders_lock_is_taken_over(tmp_path):
     assert not (folder / LOCK_FILE).exists()  # released and removed
 
 
-def test_the_same_process_cannot_enter_twice_and_can_reenter_after_release(tmp_path):
-    folder = str(tmp_path / "new" / "run")
-    with folder_lock(folder, "training"):
-        assert os.path.isdir(folder)
-        with pytest.raises(FolderInUseError, match=f"pid {os.getpid()}"):
-            with folder_lock(folder, "tuning"):
-                pass
-    with folder_lock(folder, "tuning"):
+def test_reentrant_in_one_process_and_a_folder_made_for_nothing_is_removed(tmp_path):
+    folder = tmp_path / "new" / "run"
+    with folder_lock(str(folder), "training"):
+        with folder_lock(str(folder), "training"):  # a command that locked early, then its training: held once
+            assert json.loads((folder / LOCK_FILE).read_text())["pid"] == os.getpid()
+        assert (folder / LOCK_FILE).exists()  # still held after the inner block
+    assert not folder.exists()  # made by the lock and empty when released (a command that failed early)
+    with folder_lock(str(folder), "training"):
+        (folder / "config.json").write_text("{}")
+    assert os.listdir(folder) == ["config.json"]  # what was written stays; the lock file goes
+    with folder_lock(str(folder), "tuning"):  # taken again after release
         pass
-    assert os.listdir(folder) == []
+    assert os.listdir(folder) == ["config.json"]  # a folder it did not make is never removed
 
 
 def test_the_trainer_stops_at_once_on_a_folder_in_use(tmp_path):
@@ -89,11 +92,39 @@ def test_the_trainer_stops_at_once_on_a_folder_in_use(tmp_path):
     config = TrainConfig(output_dir=str(folder), model="qlae", dataset="procedural_dsprites",
                          dataset_config="tiny", data_dir=str(tmp_path / "tfds"), architecture="fast", steps=2,
                          eval_interval=2, eval_samples=50)
-    with folder_lock(str(folder), "training qlae"):
+    child = _holding_process(folder)
+    try:
         start = time.perf_counter()
         with pytest.raises(FolderInUseError, match="training qlae since"):
             train(config)
         assert time.perf_counter() - start < 5.0
+    finally:
+        child.kill()
+        child.wait()
     # Nothing of the other process's was touched, and no data was prepared.
-    assert sorted(os.listdir(folder)) == ["evaluations.jsonl"]
+    assert sorted(os.listdir(folder)) == [LOCK_FILE, "evaluations.jsonl"]  # the killed holder's lock file stays
+    assert not (tmp_path / "tfds").exists()
+
+
+def test_a_second_trainer_command_stops_before_tensorflow_starts(tmp_path):
+    folder = tmp_path / "run"
+    child = _holding_process(folder)
+    try:
+        start = time.perf_counter()
+        completed = subprocess.run(
+            [sys.executable, "-X", "importtime", os.path.join(ROOT, "trainers", "qlae.py"), "--dataset_config=tiny",
+             f"--data_dir={tmp_path / 'tfds'}", f"--output_dir={folder}"],
+            capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT),
+        )
+        seconds = time.perf_counter() - start
+    finally:
+        child.kill()
+        child.wait()
+    assert completed.returncode == 1
+    assert f"error: Output folder {str(folder)!r} is in use by another process (pid {child.pid}" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in completed.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "tensorflow" not in imported and "keras" not in imported
+    assert seconds < 30  # in practice well under a second; the bound only catches a hang
     assert not (tmp_path / "tfds").exists()

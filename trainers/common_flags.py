@@ -5,14 +5,19 @@
 every model option of `keras_latentquant.models.catalogue` becomes a flag of the same name, once, whatever
 the number of models that have it. An option flag left unset takes the reference's value for the model and
 dataset, else the model's default; set for a model that does not have it, it is an error.
+
+Nothing here imports TensorFlow before the flags are checked: the catalogue, the architecture names and
+`TrainConfig` are plain data, and the trainers import the package with its imports deferred (see
+`keras_latentquant/__init__.py`), so a mistyped flag is answered at once. `main` then imports the rest.
 """
 
+import contextlib
 import sys
 
 from absl import app, flags, logging
 
 from keras_latentquant.models.catalogue import MODELS, PRECISIONS, all_options
-from keras_latentquant.models.layers_internal import ARCHITECTURES
+from keras_latentquant.models.choices import ARCHITECTURES
 from keras_latentquant.training.config import STRATEGIES, TrainConfig
 
 FLAGS = flags.FLAGS
@@ -135,14 +140,27 @@ def main(argv) -> None:
     except ValueError as error:
         # The message names the flag, the value and what is valid; the whole usage text would bury it.
         sys.exit(f"error: {error}\n(--helpshort lists the flags, --helpfull every model option)")
-    from keras_latentquant.datasets import DATA_ERRORS
-    from keras_latentquant.folder_lock import FolderInUseError
-    from keras_latentquant.model_files import RunConfigMismatchError
-    from keras_latentquant.training.callbacks import NonFiniteLossError
-    from keras_latentquant.training.run import train
+    from keras_latentquant.folder_lock import FolderInUseError, folder_lock
 
+    config = config.resolved()
+    # The output folder's lock before TensorFlow starts, so a second command into a folder in use stops in a
+    # second (`train` takes it again, held once). Multi-worker runs lock each worker's own folder in `train`.
+    early_lock = (folder_lock(config.output_dir, f"training {config.model}") if config.strategy != "multi_worker"
+                  else contextlib.nullcontext())
     try:
-        train(config)
-    except (*DATA_ERRORS, RunConfigMismatchError, NonFiniteLossError, FolderInUseError) as error:
-        # A user's data or output-folder problem, not a bug: the message says what is wrong and the fix.
+        with early_lock:
+            import keras_latentquant
+
+            keras_latentquant.import_all()  # TensorFlow (quietly), the layers and the models, now the flags are good
+            from keras_latentquant.datasets import DATA_ERRORS
+            from keras_latentquant.model_files import RunConfigMismatchError
+            from keras_latentquant.training.callbacks import NonFiniteLossError
+            from keras_latentquant.training.run import train
+
+            try:
+                train(config)
+            except (*DATA_ERRORS, RunConfigMismatchError, NonFiniteLossError) as error:
+                # A user's data or output-folder problem, not a bug: the message says what is wrong and the fix.
+                sys.exit(f"error: {error}")
+    except FolderInUseError as error:
         sys.exit(f"error: {error}")

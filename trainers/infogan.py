@@ -14,10 +14,15 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The package's imports deferred (keras_latentquant/__init__.py): the flags are checked before TensorFlow starts.
+# Removed again once imported, so the processes this one starts import the package normally.
+os.environ["KERAS_LATENTQUANT_DEFER_IMPORTS"] = "1"
 
 from absl import app  # noqa: E402
 
 from trainers.common_flags import define_flags, main  # noqa: E402
+
+os.environ.pop("KERAS_LATENTQUANT_DEFER_IMPORTS", None)
 
 define_flags(default_model="qlinfogan")
 

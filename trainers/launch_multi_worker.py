@@ -29,8 +29,13 @@ from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+# The package's imports deferred (keras_latentquant/__init__.py): the launcher itself never needs TensorFlow.
+# Removed again once imported, so the workers it starts import the package normally.
+os.environ["KERAS_LATENTQUANT_DEFER_IMPORTS"] = "1"
 
 from keras_latentquant.training.distributed import make_tf_config  # noqa: E402
+
+os.environ.pop("KERAS_LATENTQUANT_DEFER_IMPORTS", None)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_workers", 2, "Worker processes (worker 0 is the chief).", lower_bound=1)

@@ -19,11 +19,17 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The package's imports deferred (keras_latentquant/__init__.py): the flags are checked before TensorFlow starts.
+# Removed again once imported, so the processes this one starts import the package normally.
+os.environ["KERAS_LATENTQUANT_DEFER_IMPORTS"] = "1"
 
 from absl import app, flags, logging  # noqa: E402
 
 from keras_latentquant.models.catalogue import MODELS, PRECISIONS  # noqa: E402
-from keras_latentquant.models.layers_internal import ARCHITECTURES  # noqa: E402
+from keras_latentquant.models.choices import ARCHITECTURES  # noqa: E402
+from keras_latentquant.training.config import TrainConfig  # noqa: E402
+
+os.environ.pop("KERAS_LATENTQUANT_DEFER_IMPORTS", None)
 
 OBJECTIVE_NAMES = ("val_reconstruction", "infom_infoc", "mix")  # keras_latentquant.tuning.OBJECTIVES
 TUNER_NAMES = ("random", "bayesian", "hyperband")  # keras_latentquant.tuning.TUNERS
@@ -80,9 +86,8 @@ flags.DEFINE_integer("verbose", 0, "Keras fit verbosity inside each trial.")
 
 
 def run_config():
-    """The flags as a `TrainConfig` (validated like a trainer's): one trial trains like this run."""
-    from keras_latentquant.training.config import TrainConfig
-
+    """The flags as a `TrainConfig` (validated like a trainer's, before TensorFlow starts): one trial trains like
+    this run."""
     if FLAGS.steps_per_trial % FLAGS.evaluations_per_trial:
         raise app.UsageError(
             f"--steps_per_trial ({FLAGS.steps_per_trial}) must be a multiple of --evaluations_per_trial "
@@ -113,13 +118,17 @@ def fixed_options() -> dict:
     return {name: getattr(FLAGS, name) for name in names if getattr(FLAGS, name) is not None}
 
 
-def search_space():
-    from keras_latentquant.tuning import SearchSpace
-
+def num_values_choices() -> tuple[int, ...]:
+    """--num_values_choices as integers (checked before TensorFlow starts)."""
     try:
-        choices = tuple(int(value) for value in FLAGS.num_values_choices)
+        return tuple(int(value) for value in FLAGS.num_values_choices)
     except ValueError:
         raise app.UsageError(f"--num_values_choices must be integers; got {FLAGS.num_values_choices}.") from None
+
+
+def search_space(choices: tuple[int, ...]):
+    from keras_latentquant.tuning import SearchSpace
+
     loss_range = (FLAGS.loss_weight_min, FLAGS.loss_weight_max)
     space = SearchSpace(
         weight_decay_range=(FLAGS.weight_decay_min, FLAGS.weight_decay_max),
@@ -138,7 +147,11 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments (flags need --): {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)  # TFDS reports every file it opens at INFO
     config = run_config()
-    space = search_space()
+    choices = num_values_choices()
+    import keras_latentquant
+
+    keras_latentquant.import_all()  # TensorFlow (quietly), the layers and the models, now that the run config is good
+    space = search_space(choices)
     role = os.environ.get("KERASTUNER_TUNER_ID", "") if "KERASTUNER_ORACLE_IP" in os.environ else ""
     is_chief = role.startswith("chief")
     from keras_latentquant.folder_lock import FolderInUseError, folder_lock

@@ -11,46 +11,51 @@ Users who have the real release files can read them with the `real_*` builders
 (`keras_latentquant.datasets.real`: real_dsprites, real_shapes3d, real_mpi3d, real_falcor3d,
 real_isaac3d), which take them from TFDS's manual directory and never download anything.
 
-Importing this package registers the builders with TFDS (`tfds.builder("procedural_dsprites")`).
+Importing this package registers the builders with TFDS (`tfds.builder("procedural_dsprites")`), except under
+the command-line scripts' deferred imports (`KERAS_LATENTQUANT_DEFER_IMPORTS`, see the package root): there the
+names below are imported from their submodule on first use (PEP 562), and the package and its plain-data parts
+(`registry`, the render modules, `real.grids`) import neither TensorFlow nor TFDS, so the commands check
+`--dataset` before TensorFlow starts; a builder then registers when its class is first used (`get_builder`,
+`load_dataset`, `load_arrays`, `DATASETS[name].builder`).
 """
 
-from keras_latentquant.datasets.dsprites_render import (
-    FACTOR_NAMES as DSPRITES_FACTOR_NAMES,
-    FACTOR_SIZES as DSPRITES_FACTOR_SIZES,
-    factor_indices_to_flat_index,
-    factor_indices_to_values,
-    flat_index_to_factor_indices,
-    render_dsprites,
-)
-from keras_latentquant.datasets.shapes3d_render import (
-    FACTOR_NAMES as SHAPES3D_FACTOR_NAMES,
-    FACTOR_SIZES as SHAPES3D_FACTOR_SIZES,
-    render_shapes3d,
-)
-from keras_latentquant.datasets.pipeline import MODES, DataDirError, get_builder, load_arrays, load_dataset
-from keras_latentquant.datasets.procedural_dsprites import (
-    ProceduralDsprites,
-    ProceduralDspritesConfig,
-)
-from keras_latentquant.datasets.procedural_shapes3d import (
-    ProceduralShapes3d,
-    ProceduralShapes3dConfig,
-)
-from keras_latentquant.datasets.real import (
-    ManualFileFormatError,
-    ManualFileNotFoundError,
-    RealDsprites,
-    RealFalcor3d,
-    RealIsaac3d,
-    RealMpi3d,
-    RealMpi3dConfig,
-    RealShapes3d,
-)
-from keras_latentquant.datasets.registry import DATASETS, DatasetSpec, get_dataset_spec
+import importlib
+import os
 
-# Problems with a user's data files or data folder, not bugs: commands print their message (which names
-# the file or folder and the fix) without a traceback.
-DATA_ERRORS = (ManualFileNotFoundError, ManualFileFormatError, DataDirError)
+from keras_latentquant import DEFER_IMPORTS_VARIABLE
+
+# Each public name and where it is declared: `(submodule, name there)`.
+_SOURCES = {
+    "DSPRITES_FACTOR_NAMES": ("dsprites_render", "FACTOR_NAMES"),
+    "DSPRITES_FACTOR_SIZES": ("dsprites_render", "FACTOR_SIZES"),
+    "factor_indices_to_flat_index": ("dsprites_render", "factor_indices_to_flat_index"),
+    "factor_indices_to_values": ("dsprites_render", "factor_indices_to_values"),
+    "flat_index_to_factor_indices": ("dsprites_render", "flat_index_to_factor_indices"),
+    "render_dsprites": ("dsprites_render", "render_dsprites"),
+    "SHAPES3D_FACTOR_NAMES": ("shapes3d_render", "FACTOR_NAMES"),
+    "SHAPES3D_FACTOR_SIZES": ("shapes3d_render", "FACTOR_SIZES"),
+    "render_shapes3d": ("shapes3d_render", "render_shapes3d"),
+    "MODES": ("pipeline", "MODES"),
+    "DataDirError": ("pipeline", "DataDirError"),
+    "get_builder": ("pipeline", "get_builder"),
+    "load_arrays": ("pipeline", "load_arrays"),
+    "load_dataset": ("pipeline", "load_dataset"),
+    "ProceduralDsprites": ("procedural_dsprites", "ProceduralDsprites"),
+    "ProceduralDspritesConfig": ("procedural_dsprites", "ProceduralDspritesConfig"),
+    "ProceduralShapes3d": ("procedural_shapes3d", "ProceduralShapes3d"),
+    "ProceduralShapes3dConfig": ("procedural_shapes3d", "ProceduralShapes3dConfig"),
+    "ManualFileFormatError": ("real", "ManualFileFormatError"),
+    "ManualFileNotFoundError": ("real", "ManualFileNotFoundError"),
+    "RealDsprites": ("real", "RealDsprites"),
+    "RealFalcor3d": ("real", "RealFalcor3d"),
+    "RealIsaac3d": ("real", "RealIsaac3d"),
+    "RealMpi3d": ("real", "RealMpi3d"),
+    "RealMpi3dConfig": ("real", "RealMpi3dConfig"),
+    "RealShapes3d": ("real", "RealShapes3d"),
+    "DATASETS": ("registry", "DATASETS"),
+    "DatasetSpec": ("registry", "DatasetSpec"),
+    "get_dataset_spec": ("registry", "get_dataset_spec"),
+}
 
 __all__ = [
     "DATASETS",
@@ -84,3 +89,29 @@ __all__ = [
     "render_dsprites",
     "render_shapes3d",
 ]
+
+
+def __getattr__(name):
+    if name == "DATA_ERRORS":
+        # Problems with a user's data files or data folder, not bugs: commands print their message (which names
+        # the file or folder and the fix) without a traceback.
+        value = (__getattr__("ManualFileNotFoundError"), __getattr__("ManualFileFormatError"),
+                 __getattr__("DataDirError"))
+    elif name in _SOURCES:
+        submodule, attribute = _SOURCES[name]
+        value = getattr(importlib.import_module(f"{__name__}.{submodule}"), attribute)
+    elif name in {submodule for submodule, _ in _SOURCES.values()}:  # `datasets.pipeline` before its import
+        return importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+if os.environ.get(DEFER_IMPORTS_VARIABLE) != "1":
+    for _spec in __getattr__("DATASETS").values():
+        _spec.builder  # imports the builder's class, which registers it with TFDS

@@ -4,25 +4,27 @@ Trainers, evaluation and the input pipeline look datasets up here by name, so ad
 procedural Shapes3D, real-file builders, ...) means adding one `DatasetSpec` to `DATASETS` and nothing
 else. A spec records what the models and metrics need to know without opening the data: the factor
 names and sizes (for InfoMEC, DCI and MIG, and for the number of latents, twice the number of
-factors), the image shape (for the encoder and decoder), and the TFDS builder that makes the data.
+factors), the image shape (for the encoder and decoder), the builder's configs, and the TFDS builder
+that makes the data.
+
+The registry is plain data: it imports neither TensorFlow nor TFDS, so the commands check `--dataset` and
+`--dataset_config` before TensorFlow starts. A spec names its builder class as `"module:ClassName"`, imported
+(and so registered with TFDS) the first time `DatasetSpec.builder` is read. The config names and default
+config are the builder's; tests/datasets/test_registry.py checks that every spec's agree with its builder's.
 """
 
 from __future__ import annotations
 
 import dataclasses
-
-import tensorflow_datasets as tfds
+import importlib
 
 from keras_latentquant.datasets import dsprites_render
 from keras_latentquant.datasets import shapes3d_render
-from keras_latentquant.datasets.procedural_dsprites import ProceduralDsprites
-from keras_latentquant.datasets.procedural_shapes3d import ProceduralShapes3d
-from keras_latentquant.datasets.real import dsprites as real_dsprites
-from keras_latentquant.datasets.real import falcor3d as real_falcor3d
-from keras_latentquant.datasets.real import isaac3d as real_isaac3d
-from keras_latentquant.datasets.real import mpi3d as real_mpi3d
-from keras_latentquant.datasets.real import shapes3d as real_shapes3d
+from keras_latentquant.datasets.real import grids as real_grids
 from keras_latentquant.suggest import did_you_mean
+
+#: The configs of the procedural builders (`procedural.grid_configs`): the whole grid and nested samples of it.
+_PROCEDURAL_CONFIGS = ("full", "sample_50k", "sample_10k", "tiny")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +37,9 @@ class DatasetSpec:
             the input pipeline returns.
         factor_sizes: number of values of each factor; their product is the size of the full grid.
         image_shape: `(height, width, channels)` of one image.
-        builder: the `tfds.core.DatasetBuilder` subclass that prepares the data.
+        builder_path: the `tfds.core.DatasetBuilder` subclass that prepares the data, as
+            `"module:ClassName"` (imported by `builder`).
+        config_names: names of the builder's configs, in the builder's order.
         default_config: builder config used when none is asked for.
         splits: split names the builder writes.
     """
@@ -44,9 +48,15 @@ class DatasetSpec:
     factor_names: tuple[str, ...]
     factor_sizes: tuple[int, ...]
     image_shape: tuple[int, int, int]
-    builder: type[tfds.core.DatasetBuilder]
+    builder_path: str
+    config_names: tuple[str, ...]
     default_config: str
     splits: tuple[str, ...] = ("train",)
+
+    def __post_init__(self) -> None:
+        if self.default_config not in self.config_names:
+            raise ValueError(f"default_config {self.default_config!r} of dataset {self.name!r} is not one of its "
+                             f"config_names {self.config_names}.")
 
     @property
     def num_factors(self) -> int:
@@ -54,9 +64,10 @@ class DatasetSpec:
         return len(self.factor_names)
 
     @property
-    def config_names(self) -> tuple[str, ...]:
-        """Names of the builder's configs, in the builder's order."""
-        return tuple(config.name for config in self.builder.BUILDER_CONFIGS)
+    def builder(self) -> type:
+        """The `tfds.core.DatasetBuilder` subclass (importing its module registers it with TFDS)."""
+        module, _, class_name = self.builder_path.partition(":")
+        return getattr(importlib.import_module(module), class_name)
 
     def resolve_config(self, config: str | None) -> str:
         """`config`, or the default config for None; ValueError naming the valid ones (and the closest) else."""
@@ -76,57 +87,64 @@ DATASETS: dict[str, DatasetSpec] = {
         factor_names=dsprites_render.FACTOR_NAMES,
         factor_sizes=dsprites_render.FACTOR_SIZES,
         image_shape=dsprites_render.IMAGE_SHAPE,
-        builder=ProceduralDsprites,
-        default_config=ProceduralDsprites.DEFAULT_BUILDER_CONFIG_NAME,
+        builder_path="keras_latentquant.datasets.procedural_dsprites:ProceduralDsprites",
+        config_names=_PROCEDURAL_CONFIGS,
+        default_config="sample_50k",
     ),
     "procedural_shapes3d": DatasetSpec(
         name="procedural_shapes3d",
         factor_names=shapes3d_render.FACTOR_NAMES,
         factor_sizes=shapes3d_render.FACTOR_SIZES,
         image_shape=shapes3d_render.IMAGE_SHAPE,
-        builder=ProceduralShapes3d,
-        default_config=ProceduralShapes3d.DEFAULT_BUILDER_CONFIG_NAME,
+        builder_path="keras_latentquant.datasets.procedural_shapes3d:ProceduralShapes3d",
+        config_names=_PROCEDURAL_CONFIGS,
+        default_config="sample_50k",
     ),
     # Builders of the real release files, read from TFDS's manual directory (never downloaded).
     "real_dsprites": DatasetSpec(
         name="real_dsprites",
-        factor_names=real_dsprites.FACTOR_NAMES,
-        factor_sizes=real_dsprites.FACTOR_SIZES,
-        image_shape=real_dsprites.IMAGE_SHAPE,
-        builder=real_dsprites.RealDsprites,
-        default_config=real_dsprites.RealDsprites.DEFAULT_BUILDER_CONFIG_NAME,
+        factor_names=real_grids.DSPRITES_FACTOR_NAMES,
+        factor_sizes=real_grids.DSPRITES_FACTOR_SIZES,
+        image_shape=real_grids.DSPRITES_IMAGE_SHAPE,
+        builder_path="keras_latentquant.datasets.real.dsprites:RealDsprites",
+        config_names=("default",),
+        default_config="default",
     ),
     "real_shapes3d": DatasetSpec(
         name="real_shapes3d",
-        factor_names=real_shapes3d.FACTOR_NAMES,
-        factor_sizes=real_shapes3d.FACTOR_SIZES,
-        image_shape=real_shapes3d.IMAGE_SHAPE,
-        builder=real_shapes3d.RealShapes3d,
-        default_config=real_shapes3d.RealShapes3d.DEFAULT_BUILDER_CONFIG_NAME,
+        factor_names=real_grids.SHAPES3D_FACTOR_NAMES,
+        factor_sizes=real_grids.SHAPES3D_FACTOR_SIZES,
+        image_shape=real_grids.SHAPES3D_IMAGE_SHAPE,
+        builder_path="keras_latentquant.datasets.real.shapes3d:RealShapes3d",
+        config_names=("default",),
+        default_config="default",
     ),
     "real_mpi3d": DatasetSpec(
         name="real_mpi3d",
-        factor_names=real_mpi3d.FACTOR_NAMES,
-        factor_sizes=real_mpi3d.FACTOR_SIZES,
-        image_shape=real_mpi3d.IMAGE_SHAPE,
-        builder=real_mpi3d.RealMpi3d,
-        default_config=real_mpi3d.RealMpi3d.DEFAULT_BUILDER_CONFIG_NAME,
+        factor_names=real_grids.MPI3D_FACTOR_NAMES,
+        factor_sizes=real_grids.MPI3D_FACTOR_SIZES,
+        image_shape=real_grids.MPI3D_IMAGE_SHAPE,
+        builder_path="keras_latentquant.datasets.real.mpi3d:RealMpi3d",
+        config_names=("toy", "realistic", "real"),
+        default_config="toy",
     ),
     "real_falcor3d": DatasetSpec(
         name="real_falcor3d",
-        factor_names=real_falcor3d.FACTOR_NAMES,
-        factor_sizes=real_falcor3d.FACTOR_SIZES,
-        image_shape=real_falcor3d.IMAGE_SHAPE,
-        builder=real_falcor3d.RealFalcor3d,
-        default_config=real_falcor3d.RealFalcor3d.DEFAULT_BUILDER_CONFIG_NAME,
+        factor_names=real_grids.FALCOR3D_FACTOR_NAMES,
+        factor_sizes=real_grids.FALCOR3D_FACTOR_SIZES,
+        image_shape=real_grids.PNG_FOLDER_IMAGE_SHAPE,
+        builder_path="keras_latentquant.datasets.real.falcor3d:RealFalcor3d",
+        config_names=("default",),
+        default_config="default",
     ),
     "real_isaac3d": DatasetSpec(
         name="real_isaac3d",
-        factor_names=real_isaac3d.FACTOR_NAMES,
-        factor_sizes=real_isaac3d.FACTOR_SIZES,
-        image_shape=real_isaac3d.IMAGE_SHAPE,
-        builder=real_isaac3d.RealIsaac3d,
-        default_config=real_isaac3d.RealIsaac3d.DEFAULT_BUILDER_CONFIG_NAME,
+        factor_names=real_grids.ISAAC3D_FACTOR_NAMES,
+        factor_sizes=real_grids.ISAAC3D_FACTOR_SIZES,
+        image_shape=real_grids.PNG_FOLDER_IMAGE_SHAPE,
+        builder_path="keras_latentquant.datasets.real.isaac3d:RealIsaac3d",
+        config_names=("default",),
+        default_config="default",
     ),
 }
 

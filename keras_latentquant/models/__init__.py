@@ -1,26 +1,33 @@
 """Architectures (encoders, decoders), objectives (autoencoders, QLInfoGAN, InfoWGAN-GP) and the catalogue
-of every trainable model (`catalogue.MODELS`, `catalogue.build_model`)."""
+of every trainable model (`catalogue.MODELS`, `catalogue.build_model`).
 
-from keras_latentquant.models.autoencoders import (
-    build_autoencoder,
-    compile_autoencoder,
-    encode,
-    get_bottleneck,
-    get_quantizer,
-)
-from keras_latentquant.models.catalogue import (
-    MODELS,
-    build_ae,
-    build_infowgan_gp,
-    build_model,
-    build_qlae,
-    build_qlinfogan,
-    get_model,
-)
-from keras_latentquant.models.decoders import build_decoder
-from keras_latentquant.models.encoders import build_encoder
-from keras_latentquant.models.infogan import InfoGAN, build_infogan, compile_infogan
-from keras_latentquant.models.losses import ImageBinaryCrossentropy
+The names below are imported from their submodule on first use (PEP 562), so importing a submodule that needs no
+Keras (`models.catalogue`, `models.choices`, `models.reference_defaults`) does not start TensorFlow.
+"""
+
+import importlib
+
+# Each public name and the submodule that declares it.
+_SUBMODULES = {
+    "build_autoencoder": "autoencoders",
+    "compile_autoencoder": "autoencoders",
+    "encode": "autoencoders",
+    "get_bottleneck": "autoencoders",
+    "get_quantizer": "autoencoders",
+    "MODELS": "catalogue",
+    "build_ae": "catalogue",
+    "build_infowgan_gp": "catalogue",
+    "build_model": "catalogue",
+    "build_qlae": "catalogue",
+    "build_qlinfogan": "catalogue",
+    "get_model": "catalogue",
+    "build_decoder": "decoders",
+    "build_encoder": "encoders",
+    "InfoGAN": "infogan",
+    "build_infogan": "infogan",
+    "compile_infogan": "infogan",
+    "ImageBinaryCrossentropy": "losses",
+}
 
 __all__ = [
     "ImageBinaryCrossentropy",
@@ -42,3 +49,17 @@ __all__ = [
     "get_model",
     "get_quantizer",
 ]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES.values():  # `keras_latentquant.models.autoencoders` before anything imported it
+        return importlib.import_module(f"{__name__}.{name}")
+    if name not in _SUBMODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_SUBMODULES[name]}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

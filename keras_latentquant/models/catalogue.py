@@ -13,6 +13,9 @@ An option left unset takes the reference's value for the model and dataset (`ref
 entry's default. A new model is one entry here (plus its bottleneck layer, if it has a new one); a new option
 is one `Option` and its use in the builder, and its default must leave the model as it was before the option
 existed: runs saved before it then resume with that default (`training.config.upgrade_saved_config`).
+
+This module imports neither Keras nor TensorFlow (the builders, `dtype_policy` and compiling import them when
+called), so the trainers can check a command line against the catalogue before TensorFlow starts.
 """
 
 from __future__ import annotations
@@ -20,15 +23,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import keras
 import numpy as np
 
-from keras_latentquant.models.autoencoders import build_autoencoder, compile_autoencoder
-from keras_latentquant.models.infogan import PRIORS, build_infogan, compile_infogan
+from keras_latentquant.models.choices import PRIORS
 from keras_latentquant.models.reference_defaults import reference_dataset_defaults
 from keras_latentquant.suggest import did_you_mean
+
+if TYPE_CHECKING:  # annotations only: Keras is imported where a model is built
+    import keras
 
 __all__ = [
     "Option",
@@ -277,9 +281,13 @@ class ModelEntry:
         if self.compiler is not None:
             self.compiler(model, learning_rate, resolved, jit_compile)
         elif self.family == "gan":
+            from keras_latentquant.models.infogan import compile_infogan
+
             compile_infogan(model, learning_rate, resolved["beta_1"], resolved["beta_2"], resolved["weight_decay"],
                             jit_compile=jit_compile)
         else:
+            from keras_latentquant.models.autoencoders import compile_autoencoder
+
             compile_autoencoder(model, learning_rate, resolved["weight_decay"], jit_compile=jit_compile)
         return model
 
@@ -288,6 +296,8 @@ class ModelEntry:
 def dtype_policy(precision: str):
     """Keras's global dtype policy set to `precision` inside the block, and restored after it: layers take
     their policy when they are made, so a model built inside keeps it and nothing else is affected."""
+    import keras
+
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}.")
     previous = keras.config.dtype_policy()
@@ -307,6 +317,8 @@ def _autoencoder(bottleneck: Callable[[dict, tuple, dict], keras.layers.Layer | 
     """`make` of an autoencoder: `bottleneck(options, image_shape, context)` between encoder and decoder."""
 
     def make(image_shape, num_latents, architecture, options, context):
+        from keras_latentquant.models.autoencoders import build_autoencoder
+
         # The bottleneck is made first (it names its layer and metrics at construction), then the networks:
         # the order of the weight initialisations is part of what a seed reproduces.
         layer = bottleneck(options, image_shape, context)
@@ -377,6 +389,7 @@ def _vector_quantization(options, image_shape, context):
 
 def _factorqvae(image_shape, num_latents, architecture, options, context):
     from keras_latentquant.layers.factor_quantization import FactorQuantization
+    from keras_latentquant.models.autoencoders import build_autoencoder
     from keras_latentquant.models.factorqvae import FactorQVAE
 
     layer = FactorQuantization(
@@ -407,6 +420,8 @@ _GAN_BUILD_OPTIONS = ("num_values", "quantization_weight", "commitment_weight", 
 
 def _gan(quantized: bool):
     def make(image_shape, num_latents, architecture, options, context):
+        from keras_latentquant.models.infogan import build_infogan
+
         return build_infogan(
             quantized, image_shape, num_latents, architecture, value_range=tuple(options["value_range"]),
             seed=context["seed"], name=context["name"],

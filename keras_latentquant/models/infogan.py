@@ -58,6 +58,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_latentquant.layers import LatentQuantization
+from keras_latentquant.models.choices import PRIORS
 from keras_latentquant.models.decoders import build_decoder
 from keras_latentquant.models.encoders import build_encoder
 from keras_latentquant.optimizers import build_optimizer
@@ -71,8 +72,6 @@ __all__ = [
     "gradient_penalty",
     "PRIORS",
 ]
-
-PRIORS = ("uniform", "normal")
 
 
 def build_generator(latent_dim=10, image_shape=(64, 64, 1), architecture="paper", name="generator") -> keras.Model:

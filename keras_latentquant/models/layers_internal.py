@@ -32,7 +32,7 @@ import operator
 import keras
 from keras import ops
 
-from keras_latentquant.suggest import did_you_mean
+from keras_latentquant.models import choices
 
 #: Added to the spatial variance before the square root, as in the reference (equinox GroupNorm eps=1e-6).
 INSTANCE_NORM_EPSILON = 1e-6
@@ -382,39 +382,18 @@ class LearnedConstant(keras.layers.Layer):
         return config
 
 
-# Argument checks shared by `build_encoder` and `build_decoder`: both builders validate at the boundary
-# and name the offending argument, the value, and what would be valid.
-
-#: The architectures the builders know (see `models.encoders` and `models.decoders`): "paper" (the
-#: reference's `image` encoder and `style_image` decoder), "paper_small" (its `image_small` and
-#: `style_image_small`) and "fast" (ours: the reference's blocks at a CPU-sized width).
-ARCHITECTURES = ("paper", "paper_small", "fast")
-
-#: Architecture names that existed before and what became of them (an old flagfile or config gets this
-#: instead of "unknown architecture").
-RETIRED_ARCHITECTURES = {
-    "small": (
-        "architecture 'small' was retired in keras-latentquant 0.2: it was our own CPU variant (no "
-        "instance norm in the encoder, an AdaIN decoder block that is not the reference's, glorot "
-        "initialisation). Use 'fast' for the same sizes with the reference's blocks and initialisation, "
-        "or 'paper_small' for the reference implementation's small model."
-    ),
-}
-
 #: Negative slope of every leaky ReLU in the encoder and decoder (the reference's).
 LEAKY_RELU_SLOPE = 0.2
 
+# The architecture names are declared in `choices`, which imports no Keras (the scripts check their flags before
+# TensorFlow starts); the encoders and decoders take them from here.
+ARCHITECTURES = choices.ARCHITECTURES
+RETIRED_ARCHITECTURES = choices.RETIRED_ARCHITECTURES
+check_architecture = choices.check_architecture
 
-def check_architecture(architecture):
-    """Returns `architecture` if it is one of `ARCHITECTURES`, else raises ValueError."""
-    if architecture in RETIRED_ARCHITECTURES:
-        raise ValueError(RETIRED_ARCHITECTURES[architecture])
-    if architecture not in ARCHITECTURES:
-        raise ValueError(
-            f"`architecture` must be one of {', '.join(repr(a) for a in ARCHITECTURES)}; "
-            f"received architecture={architecture!r}.{did_you_mean(architecture, ARCHITECTURES)}"
-        )
-    return architecture
+
+# Argument checks shared by `build_encoder` and `build_decoder` (and `check_architecture` above): both
+# builders validate at the boundary and name the offending argument, the value, and what would be valid.
 
 
 def check_positive_int(value, argument):

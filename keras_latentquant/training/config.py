@@ -1,4 +1,8 @@
-"""Training configuration: one dataclass from which the trainer builds data, model and callbacks."""
+"""Training configuration: one dataclass from which the trainer builds data, model and callbacks.
+
+Imports neither TensorFlow nor Keras (the model catalogue and the dataset registry are plain data), so the commands
+validate a `TrainConfig` made from their flags before TensorFlow starts.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 
 from keras_latentquant.datasets.registry import get_dataset_spec
 from keras_latentquant.models.catalogue import MODELS, PRECISIONS, get_model
-from keras_latentquant.models.layers_internal import ARCHITECTURES, check_architecture
+from keras_latentquant.models.choices import ARCHITECTURES, check_architecture
 from keras_latentquant.models.reference_defaults import reference_dataset_defaults
 from keras_latentquant.suggest import did_you_mean
 

@@ -7,7 +7,6 @@ every model.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import shutil
@@ -22,7 +21,7 @@ import tensorflow as tf
 from keras_latentquant import plotting
 from keras_latentquant.datasets import get_dataset_spec
 from keras_latentquant.datasets.pipeline import get_builder, load_arrays, load_dataset
-from keras_latentquant.folder_lock import LOCK_FILE, folder_lock
+from keras_latentquant.folder_lock import folder_lock
 from keras_latentquant.model_files import atomic_path, check_resumable_run, write_json_atomic
 from keras_latentquant.models.autoencoders import (
     decoder_latents,
@@ -35,6 +34,7 @@ from keras_latentquant.training.callbacks import (
     GANSnapshots,
     StopOnNonFiniteLoss,
     TrainingBackup,
+    format_factor_latents,
     format_scores,
 )
 from keras_latentquant.training.config import TrainConfig, upgrade_saved_config
@@ -408,17 +408,10 @@ def train(config: TrainConfig) -> dict:
     strategy = make_strategy(config.strategy, config.tpu)
     # Multi-worker: only the chief writes into output_dir; the others into output_dir/.workers/<task>.
     run_output_dir, config = config.output_dir, for_this_worker(config)
-    created = not os.path.exists(config.output_dir)
+    # A failure before anything is written (missing data) leaves no folder behind: the lock removes the folder
+    # it made if it is empty when released.
     with folder_lock(config.output_dir, f"training {config.model}"):
-        try:
-            return _train_locked(config, entry, gan, strategy, run_output_dir)
-        except BaseException:
-            # A failure before config.json (a bad flag, missing data) leaves no folder behind.
-            if created and not os.path.exists(os.path.join(config.output_dir, "config.json")):
-                with contextlib.suppress(OSError):
-                    if set(os.listdir(config.output_dir)) <= {LOCK_FILE}:
-                        shutil.rmtree(config.output_dir)
-            raise
+        return _train_locked(config, entry, gan, strategy, run_output_dir)
 
 
 def _train_locked(config: TrainConfig, entry: ModelEntry, gan: bool, strategy, run_output_dir: str) -> dict:
@@ -483,6 +476,7 @@ def _train_locked(config: TrainConfig, entry: ModelEntry, gan: bool, strategy, r
             "\nfinal ({steps} steps, {n} held-out samples): InfoM {infom:.3f}  InfoE {infoe:.3f}  "
             "InfoC {infoc:.3f}  PSNR {psnr:.2f} dB".format(steps=config.steps, n=len(eval_images), **final)
         )
+    print(format_factor_latents(final["nmi"], spec.factor_names))
     # Wall times go to their own file, so that metrics.json is byte-identical between two runs of a command.
     timings = {"train_seconds": metrics["train_seconds"], "final_evaluation_seconds": final.get("seconds")}
     write_json_atomic(os.path.join(config.output_dir, "timings.json"), timings)

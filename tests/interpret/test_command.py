@@ -21,18 +21,9 @@ def _run(arguments, cwd, timeout=600):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    # A QLAE (10 latents, small architecture) trained 4 steps on the 2,000-image `tiny` config.
-    folder = tmp_path_factory.mktemp("interpret")
-    data_dir, output_dir = folder / "tfds", folder / "run"
-    completed = _run(
-        [os.path.join(ROOT, "trainers", "qlae.py"), "--dataset_config=tiny", f"--data_dir={data_dir}",
-         "--architecture=fast", "--batch_size=16", "--steps=4", "--eval_interval=4", "--eval_samples=200",
-         "--verbose=0", f"--output_dir={output_dir}"],
-        folder,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return folder, data_dir, output_dir
+def trained(trained_tiny_qlae):
+    # A QLAE (10 latents, fast architecture) trained 4 steps on the 2,000-image `tiny` config (shared, conftest).
+    return trained_tiny_qlae
 
 
 def test_interpret_prints_table_and_writes_figures_and_json(trained):

@@ -113,6 +113,28 @@ def test_saves_loads_and_trains_on(tmp_path):
     assert int(loaded.optimizer.iterations.numpy()) == 4
 
 
+def test_saved_model_loads_in_a_fresh_process_after_importing_the_package(tmp_path):
+    # A user's script: `import keras_latentquant` must register FactorQVAE and its learning-rate schedule, which
+    # only the catalogue's builder imported before.
+    import os
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "factorqvae.keras")
+    _model().save(path)
+    script = (
+        "import keras, keras_latentquant, numpy as np\n"
+        f"model = keras.saving.load_model({path!r})\n"
+        "print(type(model).__name__, model.predict(np.zeros((1, 32, 32, 1), 'float32'), verbose=0).shape)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    environment = {k: v for k, v in os.environ.items() if k != "KERAS_LATENTQUANT_DEFER_IMPORTS"}
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                               env=dict(environment, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "FactorQVAE (1, 32, 32, 1)" in completed.stdout
+
+
 def test_mirrored_strategy_fit_step_updates_every_part_on_both_replicas():
     """Under a 2-replica MirroredStrategy a fit step splits each replica's share into its two halves, takes one
     optimizer step for autoencoder and discriminator together, and leaves the replicas' copies equal."""

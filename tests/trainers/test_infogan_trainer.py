@@ -36,19 +36,36 @@ SMOKE_FLAGS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory, data_dir):
+    """`run(model, strategy, script)`: the smoke run's folder and its output, trained once per module (the
+    generator-file and evaluation tests read the default-strategy runs of the smoke test)."""
+    done = {}
+
+    def run(model, strategy="default", script="infogan.py"):
+        key = (model, strategy, script)
+        if key not in done:
+            folder = tmp_path_factory.mktemp(f"{model}_{strategy}")
+            output_dir = folder / "run"
+            completed = _run(
+                SMOKE_FLAGS + [f"--data_dir={data_dir}", f"--model={model}", f"--strategy={strategy}",
+                               f"--output_dir={output_dir}"],
+                folder, script=os.path.join(ROOT, "trainers", script),
+            )
+            assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
+            done[key] = output_dir, completed
+        return done[key]
+
+    return run
+
+
 @pytest.mark.parametrize(
     "model, strategy, script",
     [("qlinfogan", "default", "infogan.py"), ("infowgan_gp", "default", "infogan.py"),
      ("qlinfogan", "mirrored", "qlae.py")],  # one trainer for every model: infogan.py is its alias
 )
-def test_smoke_run_writes_outputs(model, strategy, script, tmp_path, data_dir):
-    output_dir = tmp_path / "run"
-    completed = _run(
-        SMOKE_FLAGS + [f"--data_dir={data_dir}", f"--model={model}", f"--strategy={strategy}",
-                       f"--output_dir={output_dir}"],
-        tmp_path, script=os.path.join(ROOT, "trainers", script),
-    )
-    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
+def test_smoke_run_writes_outputs(model, strategy, script, smoke_runs):
+    output_dir, completed = smoke_runs(model, strategy, script)
     for name in ["metrics.json", "model.keras", "generator.keras", "samples.png", "traversals.png", "config.json",
                  "evaluations.jsonl", "timings.json",
                  os.path.join("images", "step_0000002_samples.png"),
@@ -72,10 +89,8 @@ def test_smoke_run_writes_outputs(model, strategy, script, tmp_path, data_dir):
     assert "InfoM" in completed.stdout and "PSNR" not in completed.stdout
 
 
-def test_generator_file_maps_latents_to_images(tmp_path, data_dir):
-    output_dir = tmp_path / "run"
-    completed = _run(SMOKE_FLAGS + [f"--data_dir={data_dir}", f"--output_dir={output_dir}"], tmp_path)
-    assert completed.returncode == 0, completed.stderr[-3000:]
+def test_generator_file_maps_latents_to_images(tmp_path, smoke_runs):
+    output_dir, _ = smoke_runs("qlinfogan")
     check = (
         "import keras, numpy as np, keras_latentquant\n"
         f"gan = keras.saving.load_model({str(output_dir / 'model.keras')!r})\n"
@@ -91,12 +106,8 @@ def test_generator_file_maps_latents_to_images(tmp_path, data_dir):
     assert "ok 8 4" in completed.stdout  # 4 steps x 2 critic updates, 4 generator updates
 
 
-def test_evaluate_command_scores_a_gan_without_psnr(tmp_path, data_dir):
-    output_dir = tmp_path / "run"
-    completed = _run(
-        SMOKE_FLAGS + [f"--data_dir={data_dir}", "--model=infowgan_gp", f"--output_dir={output_dir}"], tmp_path
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+def test_evaluate_command_scores_a_gan_without_psnr(tmp_path, data_dir, smoke_runs):
+    output_dir, _ = smoke_runs("infowgan_gp")
     completed = _run(
         ["-m", "keras_latentquant.evaluate", f"--model={output_dir}", "--dataset_config=tiny",
          f"--data_dir={data_dir}", "--num_samples=300", "--dci_importance=linear"],
@@ -133,7 +144,9 @@ def test_bad_flags_fail_with_a_message(arguments, message, tmp_path):
 
 def test_flagfiles_parse(tmp_path):
     # The shipped flagfiles name only flags the trainer defines (a typo would fail at parse time).
-    for name in ("qlinfogan_quick.flags", "infowgan_gp_quick.flags"):
+    names = sorted(os.listdir(os.path.join(ROOT, "trainers", "flags")))
+    assert {"quickstart.flags", "qlinfogan_quick.flags", "infowgan_gp_quick.flags"} <= set(names)
+    for name in names:
         flagfile = os.path.join(ROOT, "trainers", "flags", name)
         completed = _run([f"--flagfile={flagfile}", "--steps=10", "--eval_interval=3"], tmp_path, timeout=120)
         assert "multiple of eval_interval" in completed.stderr, completed.stderr[-2000:]

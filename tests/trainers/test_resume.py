@@ -167,32 +167,26 @@ def test_gan_killed_at_a_random_step_resumes_exactly(model, tmp_path, data_dir):
     _kill_and_resume("infogan.py", arguments, tmp_path, data_dir, kill_steps=1, seed=4)
 
 
-def test_rerunning_a_finished_run_changes_nothing(tmp_path, data_dir):
-    arguments = ["--model=qlae", "--steps=6", "--eval_interval=3", "--backup_interval=2"]
-    output_dir = tmp_path / "run"
-    command = _command("qlae.py", arguments, data_dir, output_dir)
-    _run(command)
-    first = _final_state(output_dir)
-    completed = _run(command)
-    assert "resuming from the backup at step 6" in completed.stdout
-    second = _final_state(output_dir)
-    assert first[:3] == second[:3]
-    assert all(np.array_equal(first[3][name], second[3][name]) for name in first[3])
-
-
 @pytest.mark.parametrize("model", ["qlae", pytest.param("qlinfogan", marks=pytest.mark.slow)])
-def test_a_finished_run_keeps_one_copy_of_its_weights_and_can_be_continued(model, tmp_path, data_dir):
-    # 6 steps, then the same command with --steps=9 continues from the backup (which now reads model.keras):
-    # the same end as 9 uninterrupted steps.
+def test_a_finished_run_keeps_one_weights_copy_is_unchanged_by_a_rerun_and_continues(model, tmp_path, data_dir):
+    # 6 steps; the same command again changes nothing; then --steps=9 continues from the backup (which now
+    # reads model.keras): the same end as 9 uninterrupted steps.
     arguments = [f"--model={model}", "--eval_interval=3", "--backup_interval=2"]
     if model == "qlinfogan":
         arguments += ["--critic_steps=2", "--batch_size=8"]
     continued = tmp_path / "continued"
-    _run(_command("qlae.py", arguments + ["--steps=6"], data_dir, continued))
+    finished = _command("qlae.py", arguments + ["--steps=6"], data_dir, continued)
+    _run(finished)
     assert not (continued / "checkpoints").exists()
     state = json.loads((continued / "backup" / "state.json").read_text())
     assert state["weights"] == os.path.join("..", "model.keras")
     assert sorted(os.listdir(continued / "backup")) == ["state.json", "step_000000006.state.npz"]
+    first = _final_state(continued)
+    completed = _run(finished)
+    assert "resuming from the backup at step 6" in completed.stdout
+    second = _final_state(continued)
+    assert first[:3] == second[:3]
+    assert all(np.array_equal(first[3][name], second[3][name]) for name in first[3])
     completed = _run(_command("qlae.py", arguments + ["--steps=9"], data_dir, continued))
     assert "resuming from the backup at step 6" in completed.stdout
     reference = tmp_path / "uninterrupted"

@@ -1,4 +1,4 @@
-"""TFDS builders that read the real benchmark files a user already has; importing registers them.
+"""TFDS builders that read the real benchmark files a user already has; importing a builder registers it.
 
 The paper's datasets cannot be downloaded on our machines, and these builders never try: each reads
 the original release from TFDS's manual directory (`<data_dir>/downloads/manual/`, or
@@ -16,17 +16,25 @@ the original release from TFDS's manual directory (`<data_dir>/downloads/manual/
 A missing file raises `ManualFileNotFoundError` (a `FileNotFoundError`) naming the file, where it
 must go and where it comes from; a file in the wrong format raises `ManualFileFormatError` (a
 `ValueError`) saying what was found and what was expected.
+
+A builder registers with TFDS when its module is imported: `from keras_latentquant.datasets.real import
+RealMpi3d`, or the dataset registry's `DatasetSpec.builder` (which `datasets.get_builder` uses).
 """
 
-from keras_latentquant.datasets.real.dsprites import RealDsprites
-from keras_latentquant.datasets.real.falcor3d import RealFalcor3d
-from keras_latentquant.datasets.real.isaac3d import RealIsaac3d
-from keras_latentquant.datasets.real.manual_files import (
-    ManualFileFormatError,
-    ManualFileNotFoundError,
-)
-from keras_latentquant.datasets.real.mpi3d import RealMpi3d, RealMpi3dConfig
-from keras_latentquant.datasets.real.shapes3d import RealShapes3d
+import importlib
+
+# Each public name and the submodule that declares it: they are imported on first use (PEP 562), so that
+# `real.grids` (the factor grids, plain data) can be read without importing TFDS.
+_SUBMODULES = {
+    "ManualFileFormatError": "manual_files",
+    "ManualFileNotFoundError": "manual_files",
+    "RealDsprites": "dsprites",
+    "RealFalcor3d": "falcor3d",
+    "RealIsaac3d": "isaac3d",
+    "RealMpi3d": "mpi3d",
+    "RealMpi3dConfig": "mpi3d",
+    "RealShapes3d": "shapes3d",
+}
 
 __all__ = [
     "ManualFileFormatError",
@@ -38,3 +46,15 @@ __all__ = [
     "RealMpi3dConfig",
     "RealShapes3d",
 ]
+
+
+def __getattr__(name):
+    if name not in _SUBMODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_SUBMODULES[name]}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -29,13 +29,13 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from keras_latentquant.datasets import dsprites_render
-from keras_latentquant.datasets.real import manual_files
+from keras_latentquant.datasets.real import grids, manual_files
 
 FILE_NAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 SOURCE = "the dSprites release by DeepMind (Matthey et al. 2017, project 'dsprites-dataset')"
-FACTOR_NAMES = dsprites_render.FACTOR_NAMES
-FACTOR_SIZES = dsprites_render.FACTOR_SIZES
-IMAGE_SHAPE = (64, 64, 1)
+FACTOR_NAMES = grids.DSPRITES_FACTOR_NAMES  # procedural_dsprites's grid (`dsprites_render`)
+FACTOR_SIZES = grids.DSPRITES_FACTOR_SIZES
+IMAGE_SHAPE = grids.DSPRITES_IMAGE_SHAPE
 NUM_IMAGES = 737_280
 
 # Columns of latents_classes / latents_values: colour (one value), then FACTOR_NAMES.

@@ -24,21 +24,13 @@ order; `index` is the image's number (its file name).
 
 from __future__ import annotations
 
-from keras_latentquant.datasets.real import png_folder
+from keras_latentquant.datasets.real import grids, png_folder
 
 FOLDER_NAME = "Falcor3D_down128"
 LABELS_FILE_NAME = "train-rec.labels"
 SOURCE = "NVIDIA's 'High-res-disentanglement-datasets' release (Falcor3D, 128x128 version)"
-FACTOR_NAMES = (
-    "lighting_intensity",
-    "lighting_x",
-    "lighting_y",
-    "lighting_z",
-    "camera_x",
-    "camera_y",
-    "camera_z",
-)
-FACTOR_SIZES = (5, 6, 6, 6, 6, 6, 6)
+FACTOR_NAMES = grids.FALCOR3D_FACTOR_NAMES
+FACTOR_SIZES = grids.FALCOR3D_FACTOR_SIZES
 IMAGE_SHAPE = png_folder.IMAGE_SHAPE
 NUM_IMAGES = 233_280
 

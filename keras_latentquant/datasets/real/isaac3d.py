@@ -26,23 +26,13 @@ its value; see `png_folder` for the details and what a subset of the release mus
 
 from __future__ import annotations
 
-from keras_latentquant.datasets.real import png_folder
+from keras_latentquant.datasets.real import grids, png_folder
 
 FOLDER_NAME = "Isaac3D_down128"
 LABELS_FILE_NAME = "labels.npy"
 SOURCE = "NVIDIA's 'High-res-disentanglement-datasets' release (Isaac3D, 128x128 version)"
-FACTOR_NAMES = (
-    "object_shape",
-    "robot_x",
-    "robot_y",
-    "camera_height",
-    "object_scale",
-    "lighting_intensity",
-    "lighting_y_dir",
-    "object_color",
-    "wall_color",
-)
-FACTOR_SIZES = (3, 8, 5, 4, 4, 4, 6, 4, 4)
+FACTOR_NAMES = grids.ISAAC3D_FACTOR_NAMES
+FACTOR_SIZES = grids.ISAAC3D_FACTOR_SIZES
 IMAGE_SHAPE = png_folder.IMAGE_SHAPE
 NUM_IMAGES = 737_280
 

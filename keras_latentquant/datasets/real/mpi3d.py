@@ -46,22 +46,14 @@ import pathlib
 import numpy as np
 import tensorflow_datasets as tfds
 
-from keras_latentquant.datasets.real import manual_files
+from keras_latentquant.datasets.real import grids, manual_files
 
 SOURCE = (
     "the MPI3D disentanglement dataset release "
     "(Gondal et al. 2019, project 'disentanglement_dataset')"
 )
-FACTOR_NAMES = (
-    "object_color",
-    "object_shape",
-    "object_size",
-    "camera_height",
-    "background_color",
-    "horizontal_axis",
-    "vertical_axis",
-)
-FACTOR_SIZES = (6, 6, 2, 3, 3, 40, 40)
+FACTOR_NAMES = grids.MPI3D_FACTOR_NAMES
+FACTOR_SIZES = grids.MPI3D_FACTOR_SIZES
 CLASS_NAMES = {
     "object_color": ("white", "green", "red", "blue", "brown", "olive"),
     "object_shape": ("cone", "cube", "cylinder", "hexagonal", "pyramid", "sphere"),
@@ -69,7 +61,7 @@ CLASS_NAMES = {
     "camera_height": ("top", "center", "bottom"),
     "background_color": ("purple", "sea_green", "salmon"),
 }
-IMAGE_SHAPE = (64, 64, 3)
+IMAGE_SHAPE = grids.MPI3D_IMAGE_SHAPE
 NUM_IMAGES = int(np.prod(FACTOR_SIZES))  # 1,036,800
 
 

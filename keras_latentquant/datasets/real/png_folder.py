@@ -30,9 +30,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from keras_latentquant.datasets.real import manual_files
+from keras_latentquant.datasets.real import grids, manual_files
 
-IMAGE_SHAPE = (64, 64, 3)
+IMAGE_SHAPE = grids.PNG_FOLDER_IMAGE_SHAPE
 
 # Images decoded at once; 512 128x128x3 PNGs are 24 MiB decoded.
 _IMAGE_CHUNK = 512

@@ -33,13 +33,13 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from keras_latentquant.datasets.real import manual_files
+from keras_latentquant.datasets.real import grids, manual_files
 
 FILE_NAME = "3dshapes.h5"
 SOURCE = "the 3dshapes release by DeepMind (Burgess and Kim 2018, project '3d-shapes')"
-FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
-FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
-IMAGE_SHAPE = (64, 64, 3)
+FACTOR_NAMES = grids.SHAPES3D_FACTOR_NAMES
+FACTOR_SIZES = grids.SHAPES3D_FACTOR_SIZES
+IMAGE_SHAPE = grids.SHAPES3D_IMAGE_SHAPE
 NUM_IMAGES = 480_000
 
 

@@ -1,0 +1,30 @@
+"""The dataset registry (keras_latentquant/datasets/registry.py): plain data that agrees with the builders it names."""
+
+import pytest
+import tensorflow_datasets as tfds
+
+from keras_latentquant.datasets.registry import DATASETS, DatasetSpec
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_spec_agrees_with_its_builder(name):
+    # The registry repeats what the command-line checks need so that they run without TFDS; the builder stays
+    # the authority on its configs.
+    spec = DATASETS[name]
+    builder = spec.builder
+    assert issubclass(builder, tfds.core.DatasetBuilder) and builder.name == name == spec.name
+    assert spec.config_names == tuple(config.name for config in builder.BUILDER_CONFIGS)
+    assert spec.default_config == builder.DEFAULT_BUILDER_CONFIG_NAME
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_reading_the_builder_registers_it_with_tfds(name):
+    DATASETS[name].builder
+    assert name in tfds.list_builders(with_community_datasets=False)
+
+
+def test_a_default_config_outside_the_configs_is_refused():
+    spec = DATASETS["procedural_dsprites"]
+    with pytest.raises(ValueError, match="default_config 'small' of dataset 'x' is not one of its config_names"):
+        DatasetSpec("x", spec.factor_names, spec.factor_sizes, spec.image_shape, spec.builder_path,
+                    spec.config_names, "small")
