@@ -99,3 +99,30 @@ def trained_tiny_qlae(tmp_path_factory):
             )
             assert completed.returncode == 0, completed.stderr[-3000:]
     return folder, data_dir, output_dir
+
+
+# Modules whose tests train for long or start trainer processes, heaviest first. pytest-xdist hands each worker
+# whole modules (`--dist=loadscope`) in collection order, so these go first and the many short modules fill in
+# at the end, instead of one worker finishing a long module alone while the other idles.
+HEAVY_MODULES = (
+    "tests/trainers/test_resume.py",
+    "tests/models/test_catalogue.py",
+    "tests/trainers/test_infogan_trainer.py",
+    "tests/models/test_precision.py",
+    "tests/models/test_infogan.py",
+    "tests/trainers/test_qlae_trainer.py",
+    "tests/trainers/test_determinism.py",
+    "tests/test_reproduce.py",
+    "tests/tuning/test_weight_decay.py",
+    "tests/export/test_savedmodel.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: index for index, path in enumerate(HEAVY_MODULES)}
+
+    def key(item):
+        path = os.path.relpath(str(item.path), ROOT).replace(os.sep, "/")
+        return rank.get(path, len(rank))
+
+    items.sort(key=key)  # stable: the tests of a module keep their order

@@ -12,6 +12,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "keras_latentquant")
 DEFER = "KERAS_LATENTQUANT_DEFER_IMPORTS"
@@ -115,11 +117,16 @@ def test_trainer_script_exits_with_the_message_and_never_imports_tensorflow(tmp_
     assert _heavy_imports(completed.stderr) == []
 
 
-def test_tuner_answers_a_bad_model_before_tensorflow(tmp_path):
-    completed = _run(["-X", "importtime", os.path.join(ROOT, "tuning", "weight_decay.py"), "--model=qlea",
+@pytest.mark.parametrize("arguments, message", [
+    (["--model=qlea"], "error: Unknown model 'qlea'. Did you mean 'qlae'?"),
+    (["--weight_decay_min=0"], "weight_decay_range must satisfy 0 < low < high"),
+    (["--model=ae", "--tune_quantization_weight"], "model 'ae' has no option(s) ['quantization_weight'] to tune"),
+])
+def test_tuner_answers_bad_flags_before_tensorflow(arguments, message, tmp_path):
+    completed = _run(["-X", "importtime", os.path.join(ROOT, "tuning", "weight_decay.py"), *arguments,
                       f"--directory={tmp_path / 'kt'}"], tmp_path)
     assert completed.returncode == 1
-    assert "error: Unknown model 'qlea'. Did you mean 'qlae'?" in completed.stderr
+    assert message in completed.stderr
     assert "Traceback" not in completed.stderr
     assert _heavy_imports(completed.stderr) == []
 

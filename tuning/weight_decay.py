@@ -28,22 +28,20 @@ from absl import app, flags, logging  # noqa: E402
 from keras_latentquant.models.catalogue import MODELS, PRECISIONS  # noqa: E402
 from keras_latentquant.models.choices import ARCHITECTURES  # noqa: E402
 from keras_latentquant.training.config import TrainConfig  # noqa: E402
+from keras_latentquant.tuning.space import OBJECTIVES, TUNERS, SearchSpace  # noqa: E402
 
 os.environ.pop("KERAS_LATENTQUANT_DEFER_IMPORTS", None)
 
-OBJECTIVE_NAMES = ("val_reconstruction", "infom_infoc", "mix")  # keras_latentquant.tuning.OBJECTIVES
-TUNER_NAMES = ("random", "bayesian", "hyperband")  # keras_latentquant.tuning.TUNERS
-
 FLAGS = flags.FLAGS
 # The search.
-flags.DEFINE_enum("tuner", "random", TUNER_NAMES, "KerasTuner algorithm: RandomSearch, BayesianOptimization, "
+flags.DEFINE_enum("tuner", "random", list(TUNERS), "KerasTuner algorithm: RandomSearch, BayesianOptimization, "
                   "Hyperband (Hyperband ignores --max_trials and sizes its brackets from --evaluations_per_trial).")
 flags.DEFINE_integer("max_trials", 6, "Trials of random and bayesian searches.", lower_bound=1)
 flags.DEFINE_integer("steps_per_trial", 200, "Training steps of one trial (Hyperband: of its longest trials).",
                      lower_bound=1)
 flags.DEFINE_integer("evaluations_per_trial", 1, "Held-out measurements per trial, evenly spaced (fit epochs; "
                      "Hyperband's max_epochs). --steps_per_trial must be a multiple of it.", lower_bound=1)
-flags.DEFINE_enum("objective", "infom_infoc", OBJECTIVE_NAMES, "val_reconstruction: held-out per-pixel BCE "
+flags.DEFINE_enum("objective", "infom_infoc", list(OBJECTIVES), "val_reconstruction: held-out per-pixel BCE "
                   "(minimized); infom_infoc: InfoM + InfoC (maximized); mix: InfoM + InfoC - alpha * "
                   "val_reconstruction (maximized).")
 flags.DEFINE_float("alpha", 1.0, "Weight of the reconstruction loss in --objective=mix.", lower_bound=0.0)
@@ -126,9 +124,8 @@ def num_values_choices() -> tuple[int, ...]:
         raise app.UsageError(f"--num_values_choices must be integers; got {FLAGS.num_values_choices}.") from None
 
 
-def search_space(choices: tuple[int, ...]):
-    from keras_latentquant.tuning import SearchSpace
-
+def search_space(choices: tuple[int, ...]) -> SearchSpace:
+    """The flags' search space, validated for the model (before TensorFlow starts)."""
     loss_range = (FLAGS.loss_weight_min, FLAGS.loss_weight_max)
     space = SearchSpace(
         weight_decay_range=(FLAGS.weight_decay_min, FLAGS.weight_decay_max),
@@ -147,11 +144,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments (flags need --): {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)  # TFDS reports every file it opens at INFO
     config = run_config()
-    choices = num_values_choices()
-    import keras_latentquant
-
-    keras_latentquant.import_all()  # TensorFlow (quietly), the layers and the models, now that the run config is good
-    space = search_space(choices)
+    space = search_space(num_values_choices())
     role = os.environ.get("KERASTUNER_TUNER_ID", "") if "KERASTUNER_ORACLE_IP" in os.environ else ""
     is_chief = role.startswith("chief")
     from keras_latentquant.folder_lock import FolderInUseError, folder_lock
@@ -166,6 +159,9 @@ def main(argv):
                 stack.enter_context(folder_lock(folder, f"tuning {config.model}"))
         except FolderInUseError as error:
             sys.exit(f"error: {error}")
+        import keras_latentquant
+
+        keras_latentquant.import_all()  # TensorFlow (quietly), the layers and the models, now the flags are good
         _search(config, space, role, is_chief)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -111,10 +112,21 @@ def get_builder(
             # Another process may have prepared the data while this one waited: look again.
             builder = spec.builder(config=config, data_dir=data_dir)
             if not builder.is_prepared():
+                if not _on_a_terminal():
+                    # Written to a file or a pipe, TFDS's bars are carriage-return lines; its start and end
+                    # lines (which dataset, where it went) are kept.
+                    tfds.disable_progress_bar()
                 builder.download_and_prepare(
                     download_config=tfds.download.DownloadConfig(try_download_gcs=False)
                 )
     return builder
+
+
+def _on_a_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # no stderr, or a closed one
+        return False
 
 
 def load_dataset(

@@ -1,4 +1,4 @@
-"""The weight-decay search: the HyperModel (keras_latentquant/tuning.py), the objectives, and
+"""The weight-decay search: the HyperModel (keras_latentquant/tuning/), the objectives, and
 tuning/weight_decay.py and tuning/launch_distributed.py run as a user runs them."""
 
 import csv

@@ -1,29 +1,9 @@
-"""KerasTuner searches over a catalogued model's weight decay (and its quantizer's loss weights and values).
-
-Weight decay is the method's second inductive bias (paper section 2), and the paper's value (0.1 for
-QLAE) was chosen for its datasets; this module searches it, log-uniformly on `[1e-4, 1]` by default,
-optionally together with the quantizer's codebook and commitment loss weights (log-uniform) and its
-number of values per latent (a choice). Every trial builds its model with
-`keras_latentquant.models.catalogue.build_model`, the catalogue `trainers/qlae.py` trains from, and trains it
-with the same `model.fit`.
-
-Objectives, all measured on held-out labelled images after each `fit` epoch:
-
-    val_reconstruction = mean over images and pixels of BCE(x, sigmoid(logits))      (minimize)
-    infom_infoc        = InfoM + InfoC                                               (maximize)
-    mix                = InfoM + InfoC - alpha * val_reconstruction                  (maximize)
-
-`val_reconstruction` is the model's reconstruction loss alone (no quantizer losses, and weight decay is
-decoupled so it never enters a loss), in nats per pixel value; InfoM and InfoC lie in [0, 1].
-
-`tuning/weight_decay.py` is the command-line front end; KerasTuner's own chief/worker mode distributes a
-search (`tuning/README.md`).
-"""
+"""The KerasTuner search: the HyperModel, the objective callback, the tuners, and the results table and plot
+(the search space and the objectives' definitions are in `tuning.space`)."""
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import math
 import os
 import textwrap
@@ -36,14 +16,11 @@ import numpy as np
 
 from keras_latentquant.models.catalogue import build_model, get_model
 from keras_latentquant.training.evaluation import evaluate_model
+from keras_latentquant.tuning.space import OBJECTIVES, TUNERS, SearchSpace, objective_value
 
 __all__ = [
-    "OBJECTIVES",
-    "TUNERS",
-    "SearchSpace",
     "LatentQuantHyperModel",
     "TuningObjective",
-    "objective_value",
     "keras_tuner_objective",
     "reconstruction_loss",
     "make_tuner",
@@ -51,32 +28,8 @@ __all__ = [
     "write_results",
     "format_markdown_table",
     "plot_objective_vs_weight_decay",
+    "report_every_trial",
 ]
-
-# Objective name -> direction KerasTuner optimizes it in.
-OBJECTIVES = {"val_reconstruction": "min", "infom_infoc": "max", "mix": "max"}
-TUNERS = ("random", "bayesian", "hyperband")
-
-
-def objective_value(objective: str, infom: float, infoc: float, val_reconstruction: float, alpha: float = 1.0) -> float:
-    """One objective from the held-out measurements (see the module docstring for the formulas).
-
-    Args:
-        objective: a key of `OBJECTIVES`.
-        infom, infoc: InfoM and InfoC of the held-out latents.
-        val_reconstruction: held-out reconstruction loss (per-pixel BCE, nats).
-        alpha: weight of the reconstruction loss in `mix`.
-
-    Returns:
-        The objective's value (its direction is `OBJECTIVES[objective]`).
-    """
-    if objective == "val_reconstruction":
-        return float(val_reconstruction)
-    if objective == "infom_infoc":
-        return float(infom + infoc)
-    if objective == "mix":
-        return float(infom + infoc - alpha * val_reconstruction)
-    raise ValueError(f"Unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}.")
 
 
 def keras_tuner_objective(objective: str) -> keras_tuner.Objective:
@@ -134,65 +87,6 @@ class TuningObjective(keras.callbacks.Callback):
         self.last = measured
         if logs is not None:
             logs.update(measured)
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchSpace:
-    """What a search varies; everything else stays at the model's defaults or the fixed options.
-
-    Attributes:
-        weight_decay_range: `(low, high)` of the log-uniform weight decay (always searched).
-        quantization_weight_range: `(low, high)` of the log-uniform codebook loss weight, None: fixed.
-        commitment_weight_range: `(low, high)` of the log-uniform commitment loss weight, None: fixed.
-        num_values_choices: values per latent to choose from, empty: fixed.
-    """
-
-    weight_decay_range: tuple[float, float] = (1e-4, 1.0)
-    quantization_weight_range: tuple[float, float] | None = None
-    commitment_weight_range: tuple[float, float] | None = None
-    num_values_choices: tuple[int, ...] = ()
-
-    def validate(self, model_name: str) -> "SearchSpace":
-        """Raises ValueError naming the bad field, its value and what is valid."""
-        ranges = {
-            "weight_decay_range": self.weight_decay_range,
-            "quantization_weight_range": self.quantization_weight_range,
-            "commitment_weight_range": self.commitment_weight_range,
-        }
-        for name, bounds in ranges.items():
-            if bounds is None:
-                continue
-            low, high = bounds
-            if not 0 < low < high:
-                raise ValueError(
-                    f"{name} must satisfy 0 < low < high for log-uniform sampling; got ({low}, {high})."
-                )
-        if any(not isinstance(value, int) or value < 2 for value in self.num_values_choices):
-            raise ValueError(f"num_values_choices must be integers >= 2; got {list(self.num_values_choices)}.")
-        options = get_model(model_name).option_names()
-        wanted = [name for name, on in [
-            ("weight_decay", True),
-            ("quantization_weight", self.quantization_weight_range is not None),
-            ("commitment_weight", self.commitment_weight_range is not None),
-            ("num_values", bool(self.num_values_choices)),
-        ] if on]
-        unused = [name for name in wanted if name not in options]
-        if unused:
-            raise ValueError(
-                f"model {model_name!r} has no option(s) {unused} to tune (it reads {list(options) or 'none'}); "
-                "tune them on a latent-quantization model such as qlae."
-            )
-        return self
-
-    def hyperparameter_names(self) -> list[str]:
-        names = ["weight_decay"]
-        if self.quantization_weight_range is not None:
-            names.append("quantization_weight")
-        if self.commitment_weight_range is not None:
-            names.append("commitment_weight")
-        if self.num_values_choices:
-            names.append("num_values")
-        return names
 
 
 class LatentQuantHyperModel(keras_tuner.HyperModel):
