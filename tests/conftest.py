@@ -101,6 +101,48 @@ def trained_tiny_qlae(tmp_path_factory):
     return folder, data_dir, output_dir
 
 
+# Runs a command's flag parsing and `main` on several command lines in one interpreter (one TensorFlow start-up
+# instead of one per case) and reports each case's exit code and output.
+_CASES_DRIVER = """
+import contextlib, importlib, io, json, sys
+module_name, cases = sys.argv[1], json.loads(sys.argv[2])
+from absl import app, flags
+module = importlib.import_module(module_name)
+results = {}
+for name, argv in cases.items():
+    flags.FLAGS.unparse_flags()
+    output = io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        try:
+            flags.FLAGS([module_name] + argv)
+            module.main([module_name])
+        except SystemExit as error:
+            code = error.code if isinstance(error.code, int) else 1
+            if not isinstance(error.code, (int, type(None))):
+                output.write(str(error.code))
+        except (app.UsageError, flags.Error) as error:
+            code = 1
+            output.write(str(error))
+    results[name] = {"code": code, "output": output.getvalue()}
+print("RESULTS " + json.dumps(results))
+"""
+
+
+def run_command_cases(module: str, cases: dict, cwd) -> dict:
+    """`{case: {"code": exit code, "output": what it printed and its error}}` of `python -m module <argv>` for each
+    `{case: argv}`, all in one subprocess (an unexpected exception fails it with its traceback)."""
+    import json
+
+    completed = subprocess.run(
+        [sys.executable, "-c", _CASES_DRIVER, module, json.dumps(cases)], capture_output=True, text=True,
+        timeout=600, cwd=cwd, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT),
+    )
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULTS ")]
+    assert completed.returncode == 0 and lines, completed.stdout[-2000:] + completed.stderr[-4000:]
+    return json.loads(lines[-1][len("RESULTS "):])
+
+
 # Modules whose tests train for long or start trainer processes, heaviest first. pytest-xdist hands each worker
 # whole modules (`--dist=loadscope`) in collection order, so these go first and the many short modules fill in
 # at the end, instead of one worker finishing a long module alone while the other idles.

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from tests.conftest import run_command_cases
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -41,17 +43,25 @@ def test_evaluate_prints_table_and_writes_json_and_heatmap(trained):
     assert (output_dir / "evaluation" / "nmi_heatmap.png").stat().st_size > 1000
 
 
-@pytest.mark.parametrize(
-    "arguments, message",
-    [
-        (["--model=/nonexistent/model.keras"], "does not exist"),
-        (["--dataset=procedural_shapes3d"], "takes images of shape (64, 64, 1)"),
-        (["--dataset=mnist"], "procedural_dsprites"),
-    ],
-)
-def test_evaluate_errors_name_the_problem(trained, arguments, message):
+ERROR_CASES = [
+    (["--model=/nonexistent/model.keras"], "does not exist"),
+    (["--dataset=procedural_shapes3d"], "takes images of shape (64, 64, 1)"),
+    (["--dataset=mnist"], "procedural_dsprites"),
+]
+
+
+@pytest.fixture(scope="module")
+def error_runs(trained):
+    # All the cases in one interpreter (conftest.run_command_cases): one TensorFlow start-up, not one per case.
     folder, data_dir, output_dir = trained
     base = [f"--model={output_dir}", "--dataset_config=tiny", f"--data_dir={data_dir}", "--num_samples=50"]
-    completed = _run(["-m", "keras_latentquant.evaluate", *base, *arguments], folder, timeout=300)
-    assert completed.returncode != 0
-    assert message in completed.stdout + completed.stderr
+    cases = {str(index): base + arguments for index, (arguments, _) in enumerate(ERROR_CASES)}
+    return run_command_cases("keras_latentquant.evaluate", cases, folder)
+
+
+@pytest.mark.parametrize("index", range(len(ERROR_CASES)))
+def test_evaluate_errors_name_the_problem(error_runs, index):
+    arguments, message = ERROR_CASES[index]
+    result = error_runs[str(index)]
+    assert result["code"] != 0, arguments
+    assert message in result["output"], (arguments, result["output"][-2000:])

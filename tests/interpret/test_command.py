@@ -9,6 +9,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from tests.conftest import run_command_cases
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FACTOR_NAMES = ["shape", "scale", "orientation", "position_x", "position_y"]
 
@@ -64,17 +66,25 @@ def test_interpret_prints_table_and_writes_figures_and_json(trained):
     assert (interpretation / "factors_along_curve.png").stat().st_size > 10_000
 
 
-@pytest.mark.parametrize(
-    "arguments, message",
-    [
-        (["--model=/nonexistent/model.keras"], "does not exist"),
-        (["--dataset=procedural_shapes3d"], "takes images of shape (64, 64, 1)"),
-        (["--num_points=24"], "--num_points must be --initial_points times a power of two"),
-    ],
-)
-def test_interpret_errors_name_the_problem(trained, arguments, message):
+ERROR_CASES = [
+    (["--model=/nonexistent/model.keras"], "does not exist"),
+    (["--dataset=procedural_shapes3d"], "takes images of shape (64, 64, 1)"),
+    (["--num_points=24"], "--num_points must be --initial_points times a power of two"),
+]
+
+
+@pytest.fixture(scope="module")
+def error_runs(trained):
+    # All the cases in one interpreter (conftest.run_command_cases): one TensorFlow start-up, not one per case.
     folder, data_dir, output_dir = trained
     base = [f"--model={output_dir}", "--dataset_config=tiny", f"--data_dir={data_dir}", "--num_samples=50"]
-    completed = _run(["-m", "keras_latentquant.interpret", *base, *arguments], folder, timeout=300)
-    assert completed.returncode != 0
-    assert message in completed.stdout + completed.stderr
+    cases = {str(index): base + arguments for index, (arguments, _) in enumerate(ERROR_CASES)}
+    return run_command_cases("keras_latentquant.interpret.__main__", cases, folder)
+
+
+@pytest.mark.parametrize("index", range(len(ERROR_CASES)))
+def test_interpret_errors_name_the_problem(error_runs, index):
+    arguments, message = ERROR_CASES[index]
+    result = error_runs[str(index)]
+    assert result["code"] != 0, arguments
+    assert message in result["output"], (arguments, result["output"][-2000:])

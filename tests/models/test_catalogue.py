@@ -12,7 +12,16 @@ from keras_latentquant.models.catalogue import MODELS, Option, all_options, buil
 from tests.conftest import square_images
 
 
-@pytest.mark.parametrize("name", sorted(name for name, entry in MODELS.items() if entry.family == "autoencoder"))
+# Models that differ from another model of this list only in a number (a weight decay, beta): the same code
+# trains them, so their training is checked with the slow tests; their construction is checked below.
+_SAME_CODE_AS_ANOTHER = {"qlae_no_weight_decay": "qlae", "ae_weight_decay": "ae", "beta_vae": "vae",
+                         "vqvae_weight_decay": "vqvae"}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.slow) if name in _SAME_CODE_AS_ANOTHER else name
+    for name in sorted(name for name, entry in MODELS.items() if entry.family == "autoencoder")
+])
 def test_model_trains_and_its_loss_falls(name):
     keras.utils.set_random_seed(0)
     images = square_images(64, (32, 32, 1), side=8, low=4, high=20)  # 32x32: a quarter of the work of 64x64
