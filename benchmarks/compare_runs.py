@@ -23,7 +23,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from absl import app, flags  # noqa: E402
 
+# Only the reproduction's file and table helpers are needed: the package's imports deferred
+# (keras_latentquant/__init__.py), so the comparison answers without starting TensorFlow.
+os.environ["KERAS_LATENTQUANT_DEFER_IMPORTS"] = "1"
 import reproduce  # noqa: E402
+
+os.environ.pop("KERAS_LATENTQUANT_DEFER_IMPORTS", None)
 
 FLAGS = flags.FLAGS
 

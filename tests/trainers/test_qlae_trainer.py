@@ -26,9 +26,10 @@ def data_dir(tmp_path_factory):
 @pytest.mark.parametrize(
     "model, strategy, dataset",
     [
-        ("qlae", "default", "procedural_dsprites"),
+        # QLAE under MirroredStrategy (QLAE with the default strategy goes through the same trainer in the
+        # evaluation, interpretation, resume and determinism tests), and AE on the colour dataset.
         ("qlae", "mirrored", "procedural_dsprites"),
-        ("ae", "default", "procedural_shapes3d"),  # the other family of latents, on the colour dataset
+        ("ae", "default", "procedural_shapes3d"),
     ],
 )
 def test_smoke_run_writes_outputs(model, strategy, dataset, tmp_path, data_dir):
