@@ -87,10 +87,8 @@ def run_config():
     """The flags as a `TrainConfig` (validated like a trainer's, before TensorFlow starts): one trial trains like
     this run."""
     if FLAGS.steps_per_trial % FLAGS.evaluations_per_trial:
-        raise app.UsageError(
-            f"--steps_per_trial ({FLAGS.steps_per_trial}) must be a multiple of --evaluations_per_trial "
-            f"({FLAGS.evaluations_per_trial})."
-        )
+        sys.exit(f"error: --steps_per_trial ({FLAGS.steps_per_trial}) must be a multiple of --evaluations_per_trial "
+                 f"({FLAGS.evaluations_per_trial}).\n(--helpshort lists the flags)")
     config = TrainConfig(
         output_dir=FLAGS.output_dir or os.path.join(FLAGS.directory, FLAGS.project_name),
         dataset=FLAGS.dataset, dataset_config=FLAGS.dataset_config, data_dir=FLAGS.data_dir, model=FLAGS.model,
@@ -121,7 +119,8 @@ def num_values_choices() -> tuple[int, ...]:
     try:
         return tuple(int(value) for value in FLAGS.num_values_choices)
     except ValueError:
-        raise app.UsageError(f"--num_values_choices must be integers; got {FLAGS.num_values_choices}.") from None
+        sys.exit(f"error: --num_values_choices must be integers; got {FLAGS.num_values_choices}.\n"
+                 "(--helpshort lists the flags)")
 
 
 def search_space(choices: tuple[int, ...]) -> SearchSpace:
@@ -136,7 +135,8 @@ def search_space(choices: tuple[int, ...]) -> SearchSpace:
     try:
         return space.validate(FLAGS.model)
     except ValueError as error:
-        raise app.UsageError(str(error)) from None
+        # The message names the flag's field, the value and what is valid; the whole usage text would bury it.
+        sys.exit(f"error: {error}\n(--helpshort lists the flags)")
 
 
 def main(argv):

@@ -179,6 +179,7 @@ def test_bad_flags_fail_with_a_message(arguments, message, tmp_path):
     assert completed.returncode != 0
     assert message in completed.stdout + completed.stderr
     assert "Traceback" not in completed.stderr
+    assert len((completed.stdout + completed.stderr).splitlines()) <= 4  # the error, not the usage text
 
 
 @pytest.mark.slow
