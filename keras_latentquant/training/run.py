@@ -537,6 +537,8 @@ def _write_gan_outputs(model, config: TrainConfig, snapshots: GANSnapshots, metr
     """The generator alone, the final sample and traversal grids; QLInfoGAN's codebook into `metrics`."""
     with atomic_path(os.path.join(config.output_dir, "generator.keras")) as temporary:
         model.generator.save(temporary)
+    # `fit` gives its callbacks the model; a rerun of a finished run calls no `fit`, so the grids get it here.
+    snapshots.set_model(model)
     paths = snapshots.write(config.steps)
     if model.quantized:
         metrics["codebook"] = np.round(model.quantizer.codebook_values(), 4).tolist()
