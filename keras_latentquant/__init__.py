@@ -11,11 +11,13 @@ TensorFlow nor Keras. A script can then check its flags with the parts that need
 `layers`, `models` and `LatentQuantization` are imported on first use, and `import_all()` does what the eager
 import does; a script calls it once its flags are checked, before it builds or loads a model. The scripts set the
 variable for their own first import only and remove it right after, so the processes they start import eagerly.
-Library code and users' scripts should leave it unset.
+Library code and users' scripts should leave it unset. `python -m keras_latentquant.evaluate` is deferred the same
+way without the variable (`IMPORTS_DEFERRED` says whether this process's import was).
 """
 
 import importlib as _importlib
 import os as _os
+import sys as _sys
 
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -69,5 +71,18 @@ def __dir__():
     return sorted(set(globals()) | set(__all__))
 
 
-if _os.environ.get(DEFER_IMPORTS_VARIABLE) != "1":
+# `python -m keras_latentquant.evaluate` imports the package before the command's module: deferred the same way,
+# so the command checks its flags and the model path before TensorFlow starts (its main calls `import_all`).
+_DEFERRING_COMMANDS = ("keras_latentquant.evaluate",)
+
+
+def _run_as_a_deferring_command() -> bool:
+    argv = list(getattr(_sys, "orig_argv", ()))
+    return any(argv[i] == "-m" and argv[i + 1] in _DEFERRING_COMMANDS for i in range(len(argv) - 1))
+
+
+#: True when this process imported the package with its imports deferred (see the module docstring).
+IMPORTS_DEFERRED = _os.environ.get(DEFER_IMPORTS_VARIABLE) == "1" or _run_as_a_deferring_command()
+
+if not IMPORTS_DEFERRED:
     import_all()

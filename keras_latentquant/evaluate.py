@@ -67,19 +67,22 @@ def main(argv):
         model_path = resolve_model_path(FLAGS.model)
     except (FileNotFoundError, ValueError) as error:
         raise app.UsageError(str(error)) from None
-
-    import keras
-
-    from keras_latentquant import plotting
-    from keras_latentquant.datasets import DATA_ERRORS, get_dataset_spec
-    from keras_latentquant.datasets.pipeline import load_arrays
-    from keras_latentquant.training.evaluation import METRICS, evaluate_model, is_autoencoder
-    from keras_latentquant.model_files import write_json_atomic
+    from keras_latentquant.datasets.registry import get_dataset_spec
 
     try:
         spec = get_dataset_spec(FLAGS.dataset)
     except ValueError as error:
         raise app.UsageError(str(error)) from None
+    import keras_latentquant
+
+    keras_latentquant.import_all()  # TensorFlow (quietly) and every custom object a saved model refers to
+
+
+    from keras_latentquant import plotting
+    from keras_latentquant.datasets import DATA_ERRORS
+    from keras_latentquant.datasets.pipeline import load_arrays
+    from keras_latentquant.training.evaluation import METRICS, evaluate_model, is_autoencoder
+    from keras_latentquant.model_files import write_json_atomic
     from keras_latentquant.model_files import load_model_file
 
     try:

@@ -175,3 +175,12 @@ def test_eager_import_registers_every_serializable_class(tmp_path):
     lines = completed.stdout.strip().splitlines()
     assert lines[-2] == "ProceduralDsprites"
     assert json.loads(lines[-1]) == [], "not registered by `import keras_latentquant`"
+
+
+def test_evaluate_command_answers_a_missing_model_before_tensorflow(tmp_path):
+    completed = _run(["-X", "importtime", "-m", "keras_latentquant.evaluate", f"--model={tmp_path / 'none.keras'}"],
+                     tmp_path)
+    assert completed.returncode == 1
+    assert "does not exist" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert _heavy_imports(completed.stderr) == []

@@ -20,9 +20,8 @@ names below are imported from their submodule on first use (PEP 562), and the pa
 """
 
 import importlib
-import os
 
-from keras_latentquant import DEFER_IMPORTS_VARIABLE
+from keras_latentquant import IMPORTS_DEFERRED
 
 # Each public name and where it is declared: `(submodule, name there)`.
 _SOURCES = {
@@ -112,6 +111,6 @@ def __dir__():
     return sorted(set(globals()) | set(__all__))
 
 
-if os.environ.get(DEFER_IMPORTS_VARIABLE) != "1":
+if not IMPORTS_DEFERRED:
     for _spec in __getattr__("DATASETS").values():
         _spec.builder  # imports the builder's class, which registers it with TFDS
