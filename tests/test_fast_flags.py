@@ -177,9 +177,9 @@ def test_eager_import_registers_every_serializable_class(tmp_path):
     assert json.loads(lines[-1]) == [], "not registered by `import keras_latentquant`"
 
 
-def test_evaluate_command_answers_a_missing_model_before_tensorflow(tmp_path):
-    completed = _run(["-X", "importtime", "-m", "keras_latentquant.evaluate", f"--model={tmp_path / 'none.keras'}"],
-                     tmp_path)
+@pytest.mark.parametrize("command", ["keras_latentquant.evaluate", "keras_latentquant.interpret"])
+def test_evaluate_and_interpret_answer_a_missing_model_before_tensorflow(command, tmp_path):
+    completed = _run(["-X", "importtime", "-m", command, f"--model={tmp_path / 'none.keras'}"], tmp_path)
     assert completed.returncode == 1
     assert "does not exist" in completed.stderr
     assert "Traceback" not in completed.stderr

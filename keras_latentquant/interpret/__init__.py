@@ -3,21 +3,10 @@
 `fit_curve` fits a `SpaceFillingVectorQuantization` curve to latents; `quantization_errors` compares it
 with plain VQ; `factors_along_curve` relates curve position to ground-truth factors; `decode_curve`
 turns points along the curve into images. `python -m keras_latentquant.interpret --model=RUN_DIR` does
-all of it for a trained model and writes figures and `curve.json`.
+all of it for a trained model and writes figures and `curve.json`. The names below are imported on first use.
 """
 
-from keras_latentquant.interpret.curve import (
-    CurveFactors,
-    CurveFit,
-    FactorProfile,
-    as_curve,
-    decode_curve,
-    factors_along_curve,
-    fit_curve,
-    latent_space,
-    model_latents,
-    quantization_errors,
-)
+import importlib
 
 __all__ = [
     "CurveFactors",
@@ -31,3 +20,19 @@ __all__ = [
     "model_latents",
     "quantization_errors",
 ]
+
+
+def __getattr__(name):
+    # Imported from `curve` on first use, so `python -m keras_latentquant.interpret` can check its flags before
+    # TensorFlow starts (the curve needs Keras).
+    if name in __all__:
+        value = getattr(importlib.import_module(f"{__name__}.curve"), name)
+        globals()[name] = value
+        return value
+    if name in ("command", "curve", "figures"):
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

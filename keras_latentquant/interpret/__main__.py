@@ -53,7 +53,7 @@ def main(argv):
         raise app.UsageError("--model is required: a .keras file or a training output folder.")
     logging.set_verbosity(logging.WARNING)
 
-    from keras_latentquant.interpret.command import resolve_model_path
+    from keras_latentquant.model_files import resolve_model_path
 
     try:
         model_path = resolve_model_path(FLAGS.model)
@@ -76,14 +76,18 @@ def main(argv):
             "more samples than corner points (thousands, for a meaningful fit)."
         )
 
-    from keras_latentquant.datasets import DATA_ERRORS, get_dataset_spec
-    from keras_latentquant.datasets.pipeline import load_arrays
-    from keras_latentquant.interpret.command import OUTPUT_FILES, format_table, interpret_model
+    from keras_latentquant.datasets.registry import get_dataset_spec
 
     try:
         spec = get_dataset_spec(FLAGS.dataset)
     except ValueError as error:
         raise app.UsageError(str(error)) from None
+    import keras_latentquant
+
+    keras_latentquant.import_all()  # TensorFlow (quietly) and every custom object a saved model refers to
+    from keras_latentquant.datasets import DATA_ERRORS
+    from keras_latentquant.datasets.pipeline import load_arrays
+    from keras_latentquant.interpret.command import OUTPUT_FILES, format_table, interpret_model
     from keras_latentquant.model_files import load_model_file
 
     try:
