@@ -19,9 +19,9 @@ names below are imported from their submodule on first use (PEP 562), and the pa
 `load_dataset`, `load_arrays`, `DATASETS[name].builder`).
 """
 
-import importlib
 
 from keras_latentquant import IMPORTS_DEFERRED
+from keras_latentquant._lazy import lazy_exports
 
 # Each public name and where it is declared: `(submodule, name there)`.
 _SOURCES = {
@@ -90,25 +90,18 @@ __all__ = [
 ]
 
 
+_lazy_getattr, __dir__ = lazy_exports(__name__, _SOURCES)
+
+
 def __getattr__(name):
     if name == "DATA_ERRORS":
         # Problems with a user's data files or data folder, not bugs: commands print their message (which names
         # the file or folder and the fix) without a traceback.
-        value = (__getattr__("ManualFileNotFoundError"), __getattr__("ManualFileFormatError"),
-                 __getattr__("DataDirError"))
-    elif name in _SOURCES:
-        submodule, attribute = _SOURCES[name]
-        value = getattr(importlib.import_module(f"{__name__}.{submodule}"), attribute)
-    elif name in {submodule for submodule, _ in _SOURCES.values()}:  # `datasets.pipeline` before its import
-        return importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+        value = (_lazy_getattr("ManualFileNotFoundError"), _lazy_getattr("ManualFileFormatError"),
+                 _lazy_getattr("DataDirError"))
+        globals()[name] = value
+        return value
+    return _lazy_getattr(name)
 
 
 if not IMPORTS_DEFERRED:

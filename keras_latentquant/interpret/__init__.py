@@ -6,7 +6,7 @@ turns points along the curve into images. `python -m keras_latentquant.interpret
 all of it for a trained model and writes figures and `curve.json`. The names below are imported on first use.
 """
 
-import importlib
+from keras_latentquant._lazy import lazy_exports
 
 __all__ = [
     "CurveFactors",
@@ -22,17 +22,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    # Imported from `curve` on first use, so `python -m keras_latentquant.interpret` can check its flags before
-    # TensorFlow starts (the curve needs Keras).
-    if name in __all__:
-        value = getattr(importlib.import_module(f"{__name__}.curve"), name)
-        globals()[name] = value
-        return value
-    if name in ("command", "curve", "figures"):
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+# Imported from `curve` on first use, so `python -m keras_latentquant.interpret` can check its flags before
+# TensorFlow starts (the curve needs Keras).
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(__all__, "curve"))

@@ -5,7 +5,7 @@ The names below are imported from their submodule on first use (PEP 562), so imp
 Keras (`models.catalogue`, `models.choices`, `models.reference_defaults`) does not start TensorFlow.
 """
 
-import importlib
+from keras_latentquant._lazy import lazy_exports
 
 # Each public name and the submodule that declares it.
 _SUBMODULES = {
@@ -51,15 +51,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    if name in _SUBMODULES.values():  # `keras_latentquant.models.autoencoders` before anything imported it
-        return importlib.import_module(f"{__name__}.{name}")
-    if name not in _SUBMODULES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_SUBMODULES[name]}"), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _SUBMODULES)

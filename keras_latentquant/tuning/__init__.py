@@ -24,7 +24,7 @@ objectives, plain data) imports no TensorFlow, so the command checks its flags b
 `tuning.search` holds the KerasTuner parts.
 """
 
-import importlib
+from keras_latentquant._lazy import lazy_exports
 
 _SPACE = ("OBJECTIVES", "TUNERS", "SearchSpace", "objective_value")
 _SEARCH = ("LatentQuantHyperModel", "TuningObjective", "keras_tuner_objective", "reconstruction_loss", "make_tuner",
@@ -49,13 +49,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    if name in _SPACE or name in _SEARCH:
-        value = getattr(importlib.import_module(f"{__name__}.{'space' if name in _SPACE else 'search'}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, {**dict.fromkeys(_SPACE, "space"), **dict.fromkeys(_SEARCH, "search")})

@@ -21,7 +21,7 @@ A builder registers with TFDS when its module is imported: `from keras_latentqua
 RealMpi3d`, or the dataset registry's `DatasetSpec.builder` (which `datasets.get_builder` uses).
 """
 
-import importlib
+from keras_latentquant._lazy import lazy_exports
 
 # Each public name and the submodule that declares it: they are imported on first use (PEP 562), so that
 # `real.grids` (the factor grids, plain data) can be read without importing TFDS.
@@ -48,13 +48,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    if name not in _SUBMODULES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_SUBMODULES[name]}"), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _SUBMODULES)
