@@ -24,10 +24,13 @@ loss does:
   (numba) multiplies the looked-up rows, takes the softmax and adds each sample's residual back into its
   cell of every group, from which the gradient folds back onto each V_j. Same function and gradient; only
   the order of the floating-point operations changes (fitted probabilities within 1e-7 of scikit-learn's
-  after 100 iterations on the tests' cases).
-- elsewhere (dense features, the fitted probabilities) exponentials are not shifted while every score lies in [-600, 600] (exp stays a normal double), by the
-  largest score while their span is under 600, and by each sample's largest score otherwise (as
-  scikit-learn always does).
+  after 100 iterations on the tests' cases). The pass runs at about 30 ns per sample for 10 classes and
+  6 tables on this project's 2-core machines, the same as the loop compiled by gcc -O3 -march=native.
+- the L-BFGS-B loop calls SciPy's compiled step directly (`_minimize_lbfgsb`): the same iterates as
+  `optimize.minimize`, with less time holding the GIL.
+- elsewhere (dense features, the fitted probabilities) exponentials are not shifted while every score
+  lies in [-600, 600] (exp stays a normal double), by the largest score while their span is under 600,
+  and by each sample's largest score otherwise (as scikit-learn always does).
 
 The path agrees with scikit-learn's to float rounding (`tests/metrics/test_multinomial_logistic.py`
 compares losses, gradients, iteration counts and fitted probabilities). Two-class sources are fitted with
@@ -38,11 +41,13 @@ version 1.5 on scikit-learn fits a binomial model there instead, equal at conver
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numba
 import numpy as np
 import numpy.typing as npt
 from scipy import optimize, sparse
+from scipy.optimize import _lbfgsb  # SciPy's compiled L-BFGS-B step (see _minimize_lbfgsb)
 
 __all__ = ["MultinomialFit", "OneHotCodes", "fit_balanced_multinomial"]
 
@@ -140,6 +145,11 @@ class _GroupedOneHot:
             shape=(self.num_features, cell_offset),
         )
         self.digits_transposed = self.digits.T.tocsr()
+        # (cells, largest group): the features (one-hot columns) summed into each cell, -1 past its group's size.
+        max_group = max(len(group) for group in groups)
+        self.cell_features = np.full((cell_offset, max_group), -1, dtype=np.int64)
+        for k, row in enumerate(np.split(self.digits_transposed.indices, self.digits_transposed.indptr[1:-1])):
+            self.cell_features[k, : row.size] = np.sort(row)
 
     def scores(self, weights: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, float]:
         """(N, C) X @ W.T + b for weights (C, F), and a bound on its largest absolute value."""
@@ -150,43 +160,93 @@ class _GroupedOneHot:
         bound = float(np.maximum.reduceat(np.abs(tables).max(axis=1), self.group_starts).sum())
         return _sum_of_table_rows(self.cells, np.ascontiguousarray(tables)), bound
 
+    def label_mass(self, labels: np.ndarray, sample_weight: np.ndarray, padded_classes: int) -> np.ndarray:
+        """(cells, padded classes): M[cell, c] = sum of v_n over the samples of class c in that cell, for
+        every group's cells. sum_n v_n r_{n, y_n} = sum(T * M), and M is the label part of the tables'
+        gradient."""
+        mass = np.zeros((self.num_cells, padded_classes))
+        for group in range(self.num_groups):
+            np.add.at(mass, (self.cells[:, group], labels), sample_weight)
+        return mass
+
     def loss_and_gradient(
-        self, weights: np.ndarray, intercept: np.ndarray, labels: np.ndarray, scaled_weight: np.ndarray
+        self, weights: np.ndarray, intercept: np.ndarray, labels: np.ndarray, sample_weight: np.ndarray
     ) -> tuple[float, np.ndarray, np.ndarray]:
         """sum_n v_n (log sum_c exp(r_nc) - r_{n, y_n}) and its gradients (C, F) and (C,), for per-sample
-        weights v (N,), in one compiled pass over the samples (no (N, C) array is formed).
+        weights v (N,): `flat_loss_and_gradient` on separate weights and intercept."""
+        num_classes = weights.shape[0]
+        coef = np.concatenate([weights, intercept[:, None]], axis=1).ravel(order="F")
+        mass = self.label_mass(labels, sample_weight, _padded(num_classes))
+        loss, gradient = self.flat_loss_and_gradient(coef, num_classes, sample_weight, mass)
+        gradient = gradient.reshape((num_classes, self.num_features + 1), order="F")
+        return loss, gradient[:, :-1], gradient[:, -1]
+
+    def flat_loss_and_gradient(
+        self, coef: np.ndarray, num_classes: int, sample_weight: np.ndarray, label_mass: np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        """The loss and its gradient on scikit-learn's flat parameter vector (the (C, F + 1) array [W | b]
+        in Fortran order); `label_mass` from `label_mass(labels, sample_weight, ...)`.
 
         Every score is a sum of one entry of each group's table, so exp(r_nc) is a product of one entry of
-        each group's exp(T_g - max T_g): C exponentials per table cell instead of per sample. That holds
-        while the tables' spans sum to at most `_UNSHIFTED_LIMIT` (the product of the shifted factors,
-        >= exp(-600), stays a normal double); beyond it every sample's scores are shifted by their own
-        maximum and exponentiated. The class axis is padded to a multiple of `_CLASS_PADDING` (whole
-        vector registers; padded factors are 0, so they add nothing).
+        each group's exp(T_g - max T_g): C exponentials per table cell instead of per sample, taken by
+        NumPy (its vectorised exp is about 5x faster than compiled scalar calls). That holds while the
+        tables' spans sum to at most `_UNSHIFTED_LIMIT` (a product of shifted factors, >= exp(-600), stays
+        a normal double); beyond it every sample's scores are shifted by their own maximum and
+        exponentiated. The class axis is padded to a multiple of `_CLASS_PADDING` (whole vector
+        registers; padded factors are 0, so they add nothing). The tables are built, and the gradient
+        folded back onto the parameters, in compiled code that releases the GIL: an evaluation holds it
+        only for a few NumPy calls, so that the fits of different sources run in parallel threads.
         """
-        num_classes = weights.shape[0]
-        tables = np.zeros((self.num_cells, -(-num_classes // _CLASS_PADDING) * _CLASS_PADDING))
-        tables[:, :num_classes] = self.digits_transposed @ weights.T
-        tables[: self.first_group_cells, :num_classes] += intercept
-        factors, total_shift, products = _exponentiated_tables(tables, num_classes, self.group_starts)
-        partitions, sample_shifts, weighted_true_scores, table_gradient = _one_hot_loss_terms(
-            self.cells, labels, scaled_weight, tables, factors, products, num_classes
+        tables, total_shift, weighted_true_scores, products = _shifted_tables(
+            coef, num_classes, self.cell_features, self.first_group_cells, self.group_starts, label_mass
         )
-        table_gradient = table_gradient[:, :num_classes]
         if products:
-            sample_shifts = total_shift
-        # sum_n v_n (log Z_n + shift_n) - sum_n v_n r_{n, y_n}, the logarithms vectorised outside the loop.
-        loss = float(scaled_weight @ (np.log(partitions) + sample_shifts)) - weighted_true_scores
-        # Every sample takes one cell of the first group: the intercept's gradient is that group's total.
-        intercept_gradient = table_gradient[: self.first_group_cells].sum(axis=0)
-        return loss, np.asarray(self.digits @ table_gradient).T, intercept_gradient
+            factors = np.exp(tables, out=tables)
+            partitions, gradient = _product_loss_terms(
+                self.cells, sample_weight, factors, label_mass, num_classes, self.cell_features, self.first_group_cells,
+                coef.size,
+            )
+            # sum_n v_n (log Z_n + shift) - sum_n v_n r_{n, y_n}, the logarithms vectorised by NumPy.
+            loss = float(sample_weight @ np.log(partitions)) + total_shift * float(sample_weight.sum())
+            return loss - weighted_true_scores, gradient
+        partitions, sample_shifts, gradient = _shifted_loss_terms(
+            self.cells, sample_weight, tables, label_mass, num_classes, self.cell_features, self.first_group_cells,
+            coef.size,
+        )
+        loss = float(sample_weight @ (np.log(partitions) + sample_shifts))
+        return loss - weighted_true_scores, gradient
+
+
+def _padded(num_classes: int) -> int:
+    """The class axis padded to a multiple of `_CLASS_PADDING`."""
+    return -(-num_classes // _CLASS_PADDING) * _CLASS_PADDING
 
 
 @numba.njit(cache=True, nogil=True)
-def _exponentiated_tables(tables, num_classes, group_starts):  # pragma: no cover
-    """exp(T_g - max T_g) for every group's table (padded classes: 0), the sum of the maxima, and whether
-    the spans max T_g - min T_g sum to at most `_UNSHIFTED_LIMIT`. Otherwise the factors are not computed
-    (the tables are returned as they are)."""
-    num_cells = tables.shape[0]
+def _shifted_tables(coef, num_classes, cell_features, first_group_cells, group_starts, label_mass):  # pragma: no cover
+    """Every group's table T[cell, c] = the sum of W[c, f] over the cell's features f (+ b[c] in the first
+    group) from the flat parameters, on the padded class axis, and sum(T * label_mass).
+
+    If the tables' spans (max T_g - min T_g) sum to at most `_UNSHIFTED_LIMIT`, returns T_g - max T_g
+    (padded classes: -inf, so that their exponentials are 0), the sum of the maxima and True; otherwise
+    the tables themselves, 0 and False."""
+    num_cells, max_group = cell_features.shape
+    padded = label_mass.shape[1]
+    intercept_offset = coef.size - num_classes
+    tables = np.zeros((num_cells, padded))
+    weighted_true_scores = 0.0
+    for k in range(num_cells):
+        for i in range(max_group):
+            feature = cell_features[k, i]
+            if feature < 0:
+                break
+            for c in range(num_classes):
+                tables[k, c] += coef[feature * num_classes + c]
+        if k < first_group_cells:
+            for c in range(num_classes):
+                tables[k, c] += coef[intercept_offset + c]
+        for c in range(num_classes):
+            weighted_true_scores += tables[k, c] * label_mass[k, c]
     num_groups = group_starts.size
     maxima = np.empty(num_groups)
     span = 0.0
@@ -201,14 +261,101 @@ def _exponentiated_tables(tables, num_classes, group_starts):  # pragma: no cove
         maxima[g] = top
         span += top - bottom
     if span > _UNSHIFTED_LIMIT:
-        return tables, 0.0, False
-    factors = np.zeros_like(tables)
+        return tables, 0.0, weighted_true_scores, False
     for g in range(num_groups):
         stop = group_starts[g + 1] if g + 1 < num_groups else num_cells
         for k in range(group_starts[g], stop):
             for c in range(num_classes):
-                factors[k, c] = np.exp(tables[k, c] - maxima[g])
-    return factors, maxima.sum(), True
+                tables[k, c] -= maxima[g]
+            for c in range(num_classes, padded):
+                tables[k, c] = -np.inf
+    return tables, maxima.sum(), weighted_true_scores, True
+
+
+@numba.njit(cache=True, nogil=True)
+def _fold_table_gradient(table_gradient, num_classes, cell_features, first_group_cells, size):  # pragma: no cover
+    """The flat parameter gradient (`size` entries) from the tables' gradient: W[c, f] collects the cells
+    holding feature f, b[c] the first group's cells (every sample takes exactly one of them)."""
+    num_cells, max_group = cell_features.shape
+    gradient = np.zeros(size)
+    intercept_offset = size - num_classes
+    for k in range(num_cells):
+        for i in range(max_group):
+            feature = cell_features[k, i]
+            if feature < 0:
+                break
+            for c in range(num_classes):
+                gradient[feature * num_classes + c] += table_gradient[k, c]
+        if k < first_group_cells:
+            for c in range(num_classes):
+                gradient[intercept_offset + c] += table_gradient[k, c]
+    return gradient
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _product_loss_terms(cells, sample_weight, factors, label_mass, num_classes, cell_features, first_group_cells, size):  # pragma: no cover
+    """Per-sample partition functions Z_n = sum_c prod_g factors[cells[n, g], c] (shifted) and the flat
+    gradient: v_n softmax(r_n) added into the sample's cell of every group, minus the label mass, folded
+    back onto the parameters. (Reassociation lets the class sums use vector registers.)"""
+    num_samples, num_groups = cells.shape
+    padded = factors.shape[1]
+    table_gradient = np.zeros(factors.shape)
+    partitions = np.empty(num_samples)
+    exponentials = np.zeros(padded)
+    for n in range(num_samples):
+        cell = cells[n, 0]
+        for c in range(padded):
+            exponentials[c] = factors[cell, c]
+        for g in range(1, num_groups):
+            cell = cells[n, g]
+            for c in range(padded):
+                exponentials[c] *= factors[cell, c]
+        partition = 0.0
+        for c in range(padded):
+            partition += exponentials[c]
+        partitions[n] = partition
+        scale = sample_weight[n] / partition
+        for c in range(padded):
+            exponentials[c] *= scale
+        for g in range(num_groups):
+            cell = cells[n, g]
+            for c in range(padded):
+                table_gradient[cell, c] += exponentials[c]
+    table_gradient -= label_mass
+    return partitions, _fold_table_gradient(table_gradient, num_classes, cell_features, first_group_cells, size)
+
+
+@numba.njit(cache=True, nogil=True)
+def _shifted_loss_terms(cells, sample_weight, tables, label_mass, num_classes, cell_features, first_group_cells, size):  # pragma: no cover
+    """As `_product_loss_terms` where the tables span too much for products: each sample's scores
+    r_n = sum_g tables[cells[n, g]] are shifted by their maximum (returned) and exponentiated."""
+    num_samples, num_groups = cells.shape
+    table_gradient = np.zeros(tables.shape)
+    partitions = np.empty(num_samples)
+    sample_shifts = np.empty(num_samples)
+    exponentials = np.zeros(num_classes)
+    for n in range(num_samples):
+        cell = cells[n, 0]
+        for c in range(num_classes):
+            exponentials[c] = tables[cell, c]
+        for g in range(1, num_groups):
+            cell = cells[n, g]
+            for c in range(num_classes):
+                exponentials[c] += tables[cell, c]
+        shift = exponentials.max()
+        sample_shifts[n] = shift
+        partition = 0.0
+        for c in range(num_classes):
+            exponentials[c] = np.exp(exponentials[c] - shift)
+            partition += exponentials[c]
+        partitions[n] = partition
+        scale = sample_weight[n] / partition
+        for g in range(num_groups):
+            cell = cells[n, g]
+            for c in range(num_classes):
+                table_gradient[cell, c] += scale * exponentials[c]
+    table_gradient -= label_mass
+    return partitions, sample_shifts, _fold_table_gradient(table_gradient, num_classes, cell_features, first_group_cells, size)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -226,58 +373,6 @@ def _sum_of_table_rows(cells, tables):  # pragma: no cover
             for c in range(num_classes):
                 scores[n, c] += row[c]
     return scores
-
-
-@numba.njit(cache=True, nogil=True)
-def _one_hot_loss_terms(cells, labels, scaled_weight, tables, factors, products, num_classes):  # pragma: no cover
-    """Per-sample partition functions Z_n (shifted), sum_n v_n r_{n, y_n}, and the gradient with respect to
-    the tables (cells, padded classes): v_n (softmax(r_n) - onehot(y_n)) added into the sample's cell of
-    every group.
-
-    With `products`, Z_n = sum_c prod_g factors[cells[n, g], c] (factors = exp(T_g - max T_g), 0 on padded
-    classes); otherwise factors are the tables themselves and Z_n = sum_c exp(r_nc - max_c r_nc), whose
-    shift is returned."""
-    num_samples, num_groups = cells.shape
-    padded = tables.shape[1]
-    table_gradient = np.zeros(tables.shape)
-    partitions = np.empty(num_samples)
-    sample_shifts = np.zeros(num_samples)
-    exponentials = np.zeros(padded)
-    weighted_true_scores = 0.0
-    for n in range(num_samples):
-        cell = cells[n, 0]
-        for c in range(padded):
-            exponentials[c] = factors[cell, c]
-        if products:
-            for g in range(1, num_groups):
-                cell = cells[n, g]
-                for c in range(padded):
-                    exponentials[c] *= factors[cell, c]
-        else:
-            for g in range(1, num_groups):
-                cell = cells[n, g]
-                for c in range(num_classes):
-                    exponentials[c] += factors[cell, c]
-            shift = exponentials[:num_classes].max()
-            sample_shifts[n] = shift
-            for c in range(num_classes):
-                exponentials[c] = np.exp(exponentials[c] - shift)
-            for c in range(num_classes, padded):
-                exponentials[c] = 0.0
-        partition = 0.0
-        for c in range(padded):
-            partition += exponentials[c]
-        partitions[n] = partition
-        label = labels[n]
-        weight = scaled_weight[n]
-        scale = weight / partition
-        for g in range(num_groups):
-            cell = cells[n, g]
-            weighted_true_scores += weight * tables[cell, label]
-            for c in range(padded):
-                table_gradient[cell, c] += scale * exponentials[c]
-            table_gradient[cell, label] -= weight
-    return partitions, sample_shifts, weighted_true_scores, table_gradient
 
 
 class _BalancedMultinomialLoss:
@@ -300,6 +395,7 @@ class _BalancedMultinomialLoss:
             self.class_axis = 1
             self.labels = np.ascontiguousarray(labels, dtype=np.int64)
             self.scaled_weight = self.sample_weight / self.weight_sum
+            self.label_mass = self.grouped.label_mass(self.labels, self.scaled_weight, _padded(self.num_classes))
         else:
             # Scores (C, N), classes first: W @ X.T, gradient G @ X.
             self.features = np.ascontiguousarray(features, dtype=np.float64)
@@ -343,13 +439,9 @@ class _BalancedMultinomialLoss:
         return exponentials if self.class_axis == 1 else exponentials.T
 
     def __call__(self, coef: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
-        gradient = np.empty((self.num_classes, self.num_features + 1), order="F")
         if self.one_hot:
-            weights, intercept = self.unflatten(coef)
-            loss, gradient[:, :-1], gradient[:, -1] = self.grouped.loss_and_gradient(
-                weights, intercept, self.labels, self.scaled_weight
-            )
-            return loss, gradient.ravel(order="F")
+            return self.grouped.flat_loss_and_gradient(coef, self.num_classes, self.scaled_weight, self.label_mass)
+        gradient = np.empty((self.num_classes, self.num_features + 1), order="F")
         scores = self.shifted_scores(coef)
         true_scores = scores.ravel()[self.true_index]
         exponentials = np.exp(scores, out=scores)
@@ -387,16 +479,78 @@ def fit_balanced_multinomial(
     """
     loss = _BalancedMultinomialLoss(features, labels)
     initial = np.zeros(loss.num_classes * (loss.num_features + 1))
-    result = optimize.minimize(
-        loss,
-        initial,
-        method="L-BFGS-B",
-        jac=True,
-        options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps},
-    )
-    num_iterations = min(int(result.nit), max_iter)
+    solution, num_iterations = _minimize_lbfgsb(loss, initial, max_iter, tol)
     return MultinomialFit(
-        probabilities=loss.probabilities(result.x),
+        probabilities=loss.probabilities(solution),
         num_iterations=num_iterations,
         converged=num_iterations < max_iter,
     )
+
+
+# The signature of SciPy's compiled L-BFGS-B step (SciPy >= 1.15, where it was rewritten in C) that
+# `_drive_setulb` calls; any other SciPy runs `optimize.minimize` instead.
+_SETULB_SIGNATURE = "setulb(m,x,l,u,nbd,f,g,factr,pgtol,wa,iwa,task,lsave,isave,dsave,maxls,ln_task)"
+_MEMORY = 10  # L-BFGS-B's default number of stored corrections (scikit-learn keeps it)
+
+
+def _minimize_lbfgsb(
+    fun: Callable[[np.ndarray], tuple[float, np.ndarray]], initial: np.ndarray, max_iter: int, tol: float
+) -> tuple[np.ndarray, int]:
+    """The L-BFGS-B run scikit-learn's lbfgs solver makes (its options, no bounds): the solution and the
+    number of iterations.
+
+    `optimize.minimize(method="L-BFGS-B")` wraps SciPy's compiled step in a Python loop with bookkeeping
+    (a `ScalarFunction` that copies and compares every point); `_drive_setulb` is that loop without the
+    bookkeeping, the same calls in the same order (the same iterates, bit for bit:
+    `tests/metrics/test_multinomial_logistic.py`). It holds the GIL for less of each iteration, which is
+    what lets the sources' fits run in parallel threads; measured 7% less CPU time on 6 discrete fits.
+    """
+    ftol = 64 * np.finfo(float).eps
+    setulb = getattr(_lbfgsb, "setulb", None)
+    if setulb is not None and (setulb.__doc__ or "").startswith(_SETULB_SIGNATURE):
+        return _drive_setulb(setulb, fun, initial, max_iter, tol, ftol)
+    result = optimize.minimize(
+        fun,
+        initial,
+        method="L-BFGS-B",
+        jac=True,
+        options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": ftol},
+    )
+    return result.x, min(int(result.nit), max_iter)
+
+
+def _drive_setulb(setulb, fun, initial, max_iter, gtol, ftol, max_line_search=50):
+    """SciPy's `_minimize_lbfgsb` loop for an unbounded problem: call the step until it stops, evaluating
+    `fun` where it asks (task 3) and counting iterations (task 1) up to `max_iter`."""
+    size = initial.size
+    x = np.array(initial, dtype=np.float64)
+    unbounded = np.zeros(size, dtype=np.int32)
+    lower = np.zeros(size)
+    upper = np.zeros(size)
+    workspace = np.zeros(2 * _MEMORY * size + 5 * size + 11 * _MEMORY**2 + 8 * _MEMORY)
+    integer_workspace = np.zeros(3 * size, dtype=np.int32)
+    task = np.zeros(2, dtype=np.int32)
+    line_search_task = np.zeros(2, dtype=np.int32)
+    logical_state = np.zeros(4, dtype=np.int32)
+    integer_state = np.zeros(44, dtype=np.int32)
+    float_state = np.zeros(29)
+    factr = ftol / np.finfo(float).eps
+    # minimize() evaluates the starting point first and re-evaluates only at a new point.
+    value, gradient = fun(x)
+    evaluated_at = x.copy()
+    num_iterations = 0
+    while True:
+        setulb(
+            _MEMORY, x, lower, upper, unbounded, value, gradient, factr, gtol, workspace, integer_workspace,
+            task, logical_state, integer_state, float_state, max_line_search, line_search_task,
+        )
+        if task[0] == 3:  # evaluate f and g at x
+            if not np.array_equal(x, evaluated_at):
+                value, gradient = fun(x)
+                evaluated_at = x.copy()
+        elif task[0] == 1:  # a new iterate
+            num_iterations += 1
+            if num_iterations >= max_iter:
+                task[0], task[1] = 5, 504  # stop: iteration limit (SciPy's codes)
+        else:
+            return x, num_iterations

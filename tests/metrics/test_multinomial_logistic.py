@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy import special
+from scipy import optimize, special
 from sklearn._loss.loss import HalfMultinomialLoss
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -16,10 +16,13 @@ from keras_latentquant.metrics.multinomial_logistic import (
     OneHotCodes,
     _BalancedMultinomialLoss,
     _group_latents,
-    _exponentiated_tables,
+    _padded,
+    _shifted_tables,
     _GroupedOneHot,
+    _minimize_lbfgsb,
     fit_balanced_multinomial,
 )
+from keras_latentquant.metrics import multinomial_logistic
 
 
 def _continuous_case(num_samples=600, num_classes=5, seed=0):
@@ -108,6 +111,36 @@ def test_fit_follows_scikit_learns_path(kind, max_iter):
     np.testing.assert_allclose(fit.probabilities, model.predict_proba(sklearn_features), atol=1e-7)
 
 
+@pytest.mark.parametrize("max_iter", [3, 100])
+def test_direct_lbfgsb_loop_equals_scipy_minimize(max_iter, monkeypatch):
+    # The loop around SciPy's compiled step must visit the same points as optimize.minimize, bit for bit
+    # (this is what breaks first if a SciPy release changes that step's interface).
+    codes, labels = _discrete_case()
+    loss = _BalancedMultinomialLoss(OneHotCodes(codes, codes.max(0) + 1), labels)
+    initial = np.zeros(loss.num_classes * (loss.num_features + 1))
+    visited = []
+
+    def recording_loss(coef):
+        visited.append(coef.copy())
+        return loss(coef)
+
+    solution, iterations = _minimize_lbfgsb(recording_loss, initial, max_iter, 1e-4)
+    direct_points, visited = visited, []
+    result = optimize.minimize(
+        recording_loss, initial, method="L-BFGS-B", jac=True,
+        options={"maxiter": max_iter, "maxls": 50, "gtol": 1e-4, "ftol": 64 * np.finfo(float).eps},
+    )
+    assert iterations == min(result.nit, max_iter) and (max_iter == 3) == (iterations == 3)
+    np.testing.assert_array_equal(solution, result.x)
+    assert len(direct_points) == len(visited) and all(map(np.array_equal, direct_points, visited))
+
+    # A SciPy whose compiled step has another interface gets optimize.minimize itself.
+    monkeypatch.setattr(multinomial_logistic, "_SETULB_SIGNATURE", "setulb(some, other, interface)")
+    fallback_solution, fallback_iterations = _minimize_lbfgsb(loss, initial, max_iter, 1e-4)
+    np.testing.assert_array_equal(fallback_solution, result.x)
+    assert fallback_iterations == iterations
+
+
 def test_two_classes_use_the_symmetric_multinomial():
     # Two rows fitted from zero stay exact opposites (their gradients are), and the model agrees with
     # scikit-learn's binomial fit where both have converged.
@@ -151,9 +184,12 @@ def test_grouped_loss_and_gradient_equal_the_one_hot_formula(weight_scale):
     weights = weight_scale * rng.standard_normal((num_classes, dense.shape[1]))
     intercept = rng.standard_normal(num_classes)
     sample_weight = rng.random(300)
-    tables = np.zeros((grouped.num_cells, 8))
-    tables[:, :num_classes] = grouped.digits_transposed @ weights.T
-    assert _exponentiated_tables(tables, num_classes, grouped.group_starts)[2] == (weight_scale == 1.0)
+    coef = np.concatenate([weights, intercept[:, None]], axis=1).ravel(order="F")
+    mass = grouped.label_mass(labels, sample_weight, _padded(num_classes))
+    products = _shifted_tables(
+        coef, num_classes, grouped.cell_features, grouped.first_group_cells, grouped.group_starts, mass
+    )[3]
+    assert products == (weight_scale == 1.0)
 
     loss, weight_gradient, intercept_gradient = grouped.loss_and_gradient(weights, intercept, labels, sample_weight)
 
