@@ -18,7 +18,7 @@ INSTALL_REQUIRES = [
     "scipy==1.*",  # imported directly by the metrics (also a scikit-learn dependency)
     "threadpoolctl==3.*",
     "numba==0.68.*",  # compiles DCI's tree split search (metrics/boosted_trees.py)
-    "h5py==3.*",  # reads the real Shapes3D .h5
+    "h5py==3.*",  # TFDS's dsprites/shapes3d builders read the release .h5 files (`tfds build`); Keras .weights.h5
     "pillow==13.*",  # reads the real Falcor3D / Isaac3D PNGs
     "tensorboard==2.21.*",
     # tensorflow-datasets 4.9.10 imports importlib_resources but declares it only for Python < 3.9.

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from keras_latentquant import export, layers
 from keras_latentquant.datasets import get_dataset_spec
-from keras_latentquant.datasets.pipeline import DataDirError, get_builder
+from keras_latentquant.datasets.pipeline import DataDirError, DatasetNotPreparedError, get_builder
 from keras_latentquant.datasets.real import ManualFileFormatError, ManualFileNotFoundError
 from keras_latentquant.model_files import (
     RunConfigMismatchError,
@@ -184,7 +184,7 @@ def test_fit_on_uint8_images_asks_for_floats_in_unit_interval(qlae):
         (TrainConfig(architecture="huge"), ("'huge'", "one of 'paper', 'paper_small', 'fast'")),
         (TrainConfig(architecture="small"), ("'small' was retired", "Use 'fast'", "'paper_small'")),
         (TrainConfig(model="no_such_model"), ("Unknown model 'no_such_model'", "Registered models: qlae")),
-        (TrainConfig(dataset="mnist"), ("Unknown dataset name 'mnist'", "Known datasets: procedural_dsprites")),
+        (TrainConfig(dataset="mnist"), ("Unknown dataset name 'mnist'", "Known datasets: dsprites, procedural_dsprites")),
         (TrainConfig(model="infowgan_gp", options={"prior": "laplace"}),
          ("prior of 'infowgan_gp' must be one of ('uniform', 'normal')", "got 'laplace'")),
         (TrainConfig(model="qlae", options={"critic_steps": 3}),
@@ -229,7 +229,7 @@ TRAINER_FLAG_CASES = {
     "wrong type": (["--batch_size=abc"], ("flag --batch_size=abc", "invalid literal for int()")),
     "missing flagfile": (["--flagfile=/nonexistent/quick.flags"],
                          ("Unable to open flagfile", "No such file or directory: '/nonexistent/quick.flags'")),
-    "unknown dataset": (["--dataset=mnist"], ("Unknown dataset name 'mnist'", "Known datasets: procedural_dsprites")),
+    "unknown dataset": (["--dataset=mnist"], ("Unknown dataset name 'mnist'", "Known datasets: dsprites, procedural_dsprites")),
     "steps vs interval": (["--steps=10", "--eval_interval=4"],
                           ("steps (10) must be a multiple of eval_interval (4)", "an evaluation after each")),
     "foreign option flag": (["--critic_steps=3"], ("SystemExit: error: Model 'qlae' has no option critic_steps",
@@ -275,27 +275,39 @@ def test_unknown_dataset_config_lists_the_valid_ones(tmp_path):
 
 
 def test_unknown_dataset_name_lists_the_valid_ones():
-    _raises(ValueError, lambda: get_dataset_spec("mnist"), "Unknown dataset name 'mnist'", "real_shapes3d")
+    _raises(ValueError, lambda: get_dataset_spec("mnist"), "Unknown dataset name 'mnist'", "shapes3d", "real_mpi3d")
 
 
 def test_missing_release_file_says_where_to_put_it(tmp_path):
-    _raises(ManualFileNotFoundError, lambda: get_builder("real_shapes3d", data_dir=str(tmp_path)),
-            "3dshapes.h5", "it was not found", str(tmp_path / "downloads" / "manual"))
+    _raises(ManualFileNotFoundError, lambda: get_builder("real_mpi3d", data_dir=str(tmp_path)),
+            "mpi3d_toy.npz", "it was not found", str(tmp_path / "downloads" / "manual"))
+
+
+@pytest.mark.parametrize("name", ["shapes3d", "dsprites", "real_shapes3d"])
+def test_unprepared_tfds_dataset_says_how_to_prepare_it(name, tmp_path):
+    # TFDS's own builders are read where the user prepared them, never downloaded (the former real_* names
+    # are aliases of them).
+    canonical = name.removeprefix("real_")
+    message = _raises(DatasetNotPreparedError, lambda: get_builder(name, data_dir=str(tmp_path)),
+                      f"TFDS's '{canonical}' dataset is not prepared", f"tfds build {canonical} --data_dir={tmp_path}",
+                      f"--dataset=procedural_{canonical}", "never downloads")
+    assert "MiB download" in message
+    assert not list(tmp_path.glob(f"{canonical}/**/*.tfrecord*"))
 
 
 @pytest.mark.parametrize(
     "dataset, file_name, content, fragment",
     [
-        ("real_shapes3d", "3dshapes.h5", b"not an hdf5 file" * 8, "not a readable HDF5 file"),
-        ("real_dsprites", "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz", None, "dsprites_ndarray"),
+        ("real_mpi3d", "mpi3d_toy.npz", b"not an npz file" * 8, "not a readable NumPy .npz"),
+        ("real_mpi3d", "mpi3d_toy.npz", None, "mpi3d_toy"),
     ],
-    ids=["garbage h5", "truncated npz"],
+    ids=["garbage npz", "truncated npz"],
 )
 def test_corrupt_release_file_asks_for_a_fresh_copy(dataset, file_name, content, fragment, tmp_path):
     manual = tmp_path / "downloads" / "manual"
     manual.mkdir(parents=True)
     if content is None:  # a real archive cut short, as an interrupted download leaves it
-        np.savez(manual / file_name, imgs=np.zeros((50, 64, 64), "uint8"))
+        np.savez(manual / file_name, images=np.zeros((50, 64, 64, 3), "uint8"))
         data = (manual / file_name).read_bytes()
         content = data[: len(data) // 2]
     (manual / file_name).write_bytes(content)
@@ -510,11 +522,12 @@ def test_unreadable_saved_config(tmp_path):
 @pytest.mark.parametrize(
     "overrides, error, fragment",
     [
-        ({"dataset": "real_shapes3d", "dataset_config": None}, ManualFileNotFoundError, "3dshapes.h5"),
+        ({"dataset": "real_mpi3d", "dataset_config": None}, ManualFileNotFoundError, "mpi3d_toy.npz"),
+        ({"dataset": "shapes3d", "dataset_config": None}, DatasetNotPreparedError, "tfds build shapes3d"),
         ({"dataset_config": "huge"}, ValueError, "Unknown config 'huge'"),
         ({"eval_samples": 10_000}, ValueError, "lower --eval_samples"),
     ],
-    ids=["missing release file", "unknown config", "too many eval samples"],
+    ids=["missing release file", "unprepared TFDS dataset", "unknown config", "too many eval samples"],
 )
 def test_failed_run_leaves_no_output_folder(overrides, error, fragment, tmp_path):
     config = _tiny_config(tmp_path / "run", tmp_path / "tfds", **overrides)
@@ -523,9 +536,9 @@ def test_failed_run_leaves_no_output_folder(overrides, error, fragment, tmp_path
 
 
 def test_failed_gan_run_leaves_no_output_folder(tmp_path):
-    config = TrainConfig(output_dir=str(tmp_path / "run"), model="qlinfogan", dataset="real_shapes3d",
+    config = TrainConfig(output_dir=str(tmp_path / "run"), model="qlinfogan", dataset="real_mpi3d",
                          data_dir=str(tmp_path / "tfds"), architecture="fast", steps=2, eval_interval=2, eval_samples=50)
-    _raises(ManualFileNotFoundError, lambda: train(config), "3dshapes.h5", "downloads")
+    _raises(ManualFileNotFoundError, lambda: train(config), "mpi3d_toy.npz", "downloads")
     assert not (tmp_path / "run").exists()
 
 

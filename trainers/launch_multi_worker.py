@@ -50,10 +50,10 @@ import runpy, sys
 from absl import flags
 runpy.run_path(sys.argv[1], run_name="prepare_only")
 flags.FLAGS(["trainer"] + sys.argv[2:])
-from keras_latentquant.datasets.pipeline import get_builder
+from keras_latentquant.datasets.pipeline import config_name, get_builder
 F = flags.FLAGS
 builder = get_builder(F.dataset, F.dataset_config, F.data_dir)
-print(f"data ready: {F.dataset}/{builder.builder_config.name} in {builder.data_dir}", flush=True)
+print(f"data ready: {F.dataset}/{config_name(builder)} in {builder.data_dir}", flush=True)
 """
 
 

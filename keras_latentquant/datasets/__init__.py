@@ -7,9 +7,11 @@ position_x, position_y) and `procedural_shapes3d` (floor_hue, wall_hue, object_h
 orientation). Datasets are looked up by name in `DATASETS`; `load_dataset` builds the
 training/evaluation `tf.data` pipeline and `load_arrays` reads held-out samples into NumPy.
 
-Users who have the real release files can read them with the `real_*` builders
-(`keras_latentquant.datasets.real`: real_dsprites, real_shapes3d, real_mpi3d, real_falcor3d,
-real_isaac3d), which take them from TFDS's manual directory and never download anything.
+Users who have prepared TFDS's own `dsprites` and `shapes3d` (`tfds build dsprites`) train on them by those
+names: the pipeline reads them from the TFDS data directory, with our factor names and image format, and never
+downloads them (`DatasetNotPreparedError` says how to prepare them). The benchmarks TFDS has no builder for are
+read from release files a user has with the `real_*` builders (`keras_latentquant.datasets.real`: real_mpi3d,
+real_falcor3d, real_isaac3d), which take them from TFDS's manual directory.
 
 Importing this package registers the builders with TFDS (`tfds.builder("procedural_dsprites")`), except under
 the command-line scripts' deferred imports (`KERAS_LATENTQUANT_DEFER_IMPORTS`, see the package root): there the
@@ -36,6 +38,7 @@ _SOURCES = {
     "render_shapes3d": ("shapes3d_render", "render_shapes3d"),
     "MODES": ("pipeline", "MODES"),
     "DataDirError": ("pipeline", "DataDirError"),
+    "DatasetNotPreparedError": ("pipeline", "DatasetNotPreparedError"),
     "get_builder": ("pipeline", "get_builder"),
     "load_arrays": ("pipeline", "load_arrays"),
     "load_dataset": ("pipeline", "load_dataset"),
@@ -45,12 +48,10 @@ _SOURCES = {
     "ProceduralShapes3dConfig": ("procedural_shapes3d", "ProceduralShapes3dConfig"),
     "ManualFileFormatError": ("real", "ManualFileFormatError"),
     "ManualFileNotFoundError": ("real", "ManualFileNotFoundError"),
-    "RealDsprites": ("real", "RealDsprites"),
     "RealFalcor3d": ("real", "RealFalcor3d"),
     "RealIsaac3d": ("real", "RealIsaac3d"),
     "RealMpi3d": ("real", "RealMpi3d"),
     "RealMpi3dConfig": ("real", "RealMpi3dConfig"),
-    "RealShapes3d": ("real", "RealShapes3d"),
     "DATASETS": ("registry", "DATASETS"),
     "DatasetSpec": ("registry", "DatasetSpec"),
     "get_dataset_spec": ("registry", "get_dataset_spec"),
@@ -58,6 +59,7 @@ _SOURCES = {
 
 __all__ = [
     "DATASETS",
+    "DatasetNotPreparedError",
     "DATA_ERRORS",
     "DataDirError",
     "DSPRITES_FACTOR_NAMES",
@@ -70,12 +72,10 @@ __all__ = [
     "ProceduralDspritesConfig",
     "ProceduralShapes3d",
     "ProceduralShapes3dConfig",
-    "RealDsprites",
     "RealFalcor3d",
     "RealIsaac3d",
     "RealMpi3d",
     "RealMpi3dConfig",
-    "RealShapes3d",
     "SHAPES3D_FACTOR_NAMES",
     "SHAPES3D_FACTOR_SIZES",
     "factor_indices_to_flat_index",
@@ -98,7 +98,7 @@ def __getattr__(name):
         # Problems with a user's data files or data folder, not bugs: commands print their message (which names
         # the file or folder and the fix) without a traceback.
         value = (_lazy_getattr("ManualFileNotFoundError"), _lazy_getattr("ManualFileFormatError"),
-                 _lazy_getattr("DataDirError"))
+                 _lazy_getattr("DataDirError"), _lazy_getattr("DatasetNotPreparedError"))
         globals()[name] = value
         return value
     return _lazy_getattr(name)

@@ -3,8 +3,10 @@
 Training reads a TFDS split as float32 images in [0, 1]: the autoencoders (QLAE, AE, VAE family) get
 `(image, image)` pairs so Keras `fit` can use the input as its own reconstruction target, the GANs get
 images alone, and evaluation (InfoMEC, DCI, MIG) gets `(image, factors)` pairs or NumPy arrays of
-held-out samples. Data are prepared offline on first use: every registered builder renders its images
-locally, so nothing is ever downloaded.
+held-out samples. Nothing is ever downloaded: our builders are prepared offline on first use (the procedural
+ones render their images, the real-file ones read release files from the manual directory), and TFDS's own
+`dsprites` and `shapes3d` are read where the user prepared them (`tfds build`), or refused with the way to
+prepare them.
 
 The pipeline caches the decoded uint8 images (a quarter of the memory of float32) and casts to
 float32 after batching, where the cast is one vectorized op per batch.
@@ -13,6 +15,7 @@ float32 after batching, where the cast is one vectorized op per batch.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 
@@ -29,6 +32,10 @@ MODES = ("autoencoder", "images", "factors")
 # 4 KiB each, so 100,000 is about 400 MiB).
 _MAX_DEFAULT_SHUFFLE_BUFFER = 100_000
 _NUMPY_READ_BATCH = 1024
+
+
+class DatasetNotPreparedError(FileNotFoundError):
+    """A TFDS catalogue dataset is not prepared in the data directory (this library never downloads it)."""
 
 
 class DataDirError(OSError):
@@ -99,9 +106,38 @@ def get_builder(
     Raises:
         ValueError: unknown dataset name or config name; the message lists the valid ones.
         DataDirError: the data are not prepared yet and `data_dir` cannot hold them.
+        DatasetNotPreparedError: a TFDS catalogue dataset (`dsprites`, `shapes3d`) is not prepared in
+            `data_dir`; the message says how to prepare it.
     """
     spec = get_dataset_spec(name)
     config = spec.resolve_config(config)
+    with _without_missing_variant_warnings():
+        if spec.catalog_name is not None:
+            return _catalog_builder(spec, data_dir)
+        return _our_builder(spec, config, data_dir, prepare)
+
+
+class _MissingVariantFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Variant folder ")
+
+
+@contextlib.contextmanager
+def _without_missing_variant_warnings():
+    """Silences TFDS's "Variant folder ... has no dataset_info.json" warnings, which it logs whenever a builder
+    looks for data that are not prepared yet (before preparing them, or before our not-prepared error)."""
+    handler_filter = _MissingVariantFilter()
+    logger = logging.getLogger("absl")
+    logger.addFilter(handler_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(handler_filter)
+
+
+def _our_builder(spec: DatasetSpec, config: str, data_dir: str | None, prepare: bool) -> tfds.core.DatasetBuilder:
+    """One of our builders, prepared offline when missing and `prepare` (see `get_builder`)."""
+    name = spec.name
     builder = spec.builder(config=config, data_dir=data_dir)
     if prepare and not builder.is_prepared():
         root = data_dir or tfds.core.constants.get_default_data_dir()
@@ -120,6 +156,39 @@ def get_builder(
                     download_config=tfds.download.DownloadConfig(try_download_gcs=False)
                 )
     return builder
+
+
+def config_name(builder: tfds.core.DatasetBuilder) -> str:
+    """The name of a builder's config: `"default"` for a builder without configs (TFDS's `shapes3d`)."""
+    return builder.builder_config.name if builder.builder_config is not None else "default"
+
+
+def _catalog_builder(spec: DatasetSpec, data_dir: str | None) -> tfds.core.DatasetBuilder:
+    """TFDS's own builder of a catalogue dataset at the newest version prepared in `data_dir`.
+
+    Never prepares it: TFDS's builders download the release files, which this library does not do (the
+    machines it is tested on cannot, and a 255 MiB download should be the user's decision).
+    """
+    builder = tfds.builder(spec.catalog_name, data_dir=data_dir)
+    if builder.is_prepared():
+        return builder
+    versions = sorted({str(builder.version), *(str(v) for v in builder.SUPPORTED_VERSIONS)}, reverse=True)
+    for version in versions:
+        if version == str(builder.version):
+            continue
+        candidate = tfds.builder(f"{spec.catalog_name}:{version}", data_dir=data_dir)
+        if candidate.is_prepared():
+            return candidate
+    root = data_dir or tfds.core.constants.get_default_data_dir()
+    procedural = f"procedural_{spec.name}"
+    raise DatasetNotPreparedError(
+        f"TFDS's {spec.name!r} dataset is not prepared in the data directory {root!r} (looked for versions "
+        f"{', '.join(versions)} in {os.path.join(root, spec.name)}), and this library never downloads it. "
+        f"Prepare it once with `tfds build {spec.name} --data_dir={root}` ({spec.prepare_hint}; on a machine "
+        f"without internet, run it elsewhere and copy the {spec.name}/ folder into the data directory), or pass "
+        f"the --data_dir (data_dir=) where it is prepared; or use --dataset={procedural}, rendered here with no "
+        "download."
+    )
 
 
 def _on_a_terminal() -> bool:
@@ -300,11 +369,16 @@ def _validate_split(spec: DatasetSpec, split: str) -> None:
 
 
 def _image_and_factors_fn(spec: DatasetSpec):
-    """Maps a TFDS example to `(uint8 image, int32 factors)`; builders name labels `label_<factor>`."""
+    """Maps a TFDS example to `(uint8 image, int32 factors)`, the factors read from `spec.feature_keys`."""
+
+    keys = spec.feature_keys
 
     def image_and_factors(example):
-        factors = tf.stack([example[f"label_{name}"] for name in spec.factor_names], axis=-1)
-        return example["image"], tf.cast(factors, tf.int32)
+        factors = tf.stack([example[key] for key in keys], axis=-1)
+        image = example["image"]
+        if spec.binary_images:  # 0/1 masks (TFDS's dSprites) as 0/255, like every other dataset's images
+            image = tf.minimum(image, 1) * 255
+        return image, tf.cast(factors, tf.int32)
 
     return image_and_factors
 

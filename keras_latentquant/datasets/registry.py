@@ -5,7 +5,8 @@ procedural Shapes3D, real-file builders, ...) means adding one `DatasetSpec` to 
 else. A spec records what the models and metrics need to know without opening the data: the factor
 names and sizes (for InfoMEC, DCI and MIG, and for the number of latents, twice the number of
 factors), the image shape (for the encoder and decoder), the builder's configs, and the TFDS builder
-that makes the data.
+that makes the data: one of ours (procedural renderers, readers of real release files) or one of TFDS's own
+catalogue builders (`dsprites`, `shapes3d`), read from the user's TFDS data directory and never downloaded.
 
 The registry is plain data: it imports neither TensorFlow nor TFDS, so the commands check `--dataset` and
 `--dataset_config` before TensorFlow starts. A spec names its builder class as `"module:ClassName"`, imported
@@ -23,6 +24,9 @@ from keras_latentquant.datasets import shapes3d_render
 from keras_latentquant.datasets.real import grids as real_grids
 from keras_latentquant.suggest import did_you_mean
 
+#: `builder_path` prefix of TFDS's own catalogue builders.
+_CATALOG = "tfds"
+
 #: The configs of the procedural builders (`procedural.grid_configs`): the whole grid and nested samples of it.
 _PROCEDURAL_CONFIGS = ("full", "sample_50k", "sample_10k", "tiny")
 
@@ -38,10 +42,15 @@ class DatasetSpec:
         factor_sizes: number of values of each factor; their product is the size of the full grid.
         image_shape: `(height, width, channels)` of one image.
         builder_path: the `tfds.core.DatasetBuilder` subclass that prepares the data, as
-            `"module:ClassName"` (imported by `builder`).
-        config_names: names of the builder's configs, in the builder's order.
+            `"module:ClassName"` (imported by `builder`); for a TFDS catalogue dataset, `"tfds:<name>"`.
+        config_names: names of the builder's configs, in the builder's order (`("default",)` for a
+            catalogue builder without configs).
         default_config: builder config used when none is asked for.
         splits: split names the builder writes.
+        label_keys: the feature holding each factor's index, in `factor_names` order; `None` means
+            `label_<factor name>` (our builders, and TFDS's where its names are ours).
+        binary_images: the stored images are 0/1 masks (TFDS's dSprites), read as 0/255.
+        prepare_hint: for a catalogue dataset, how a user prepares it (its size and source).
     """
 
     name: str
@@ -52,6 +61,9 @@ class DatasetSpec:
     config_names: tuple[str, ...]
     default_config: str
     splits: tuple[str, ...] = ("train",)
+    label_keys: tuple[str, ...] | None = None
+    binary_images: bool = False
+    prepare_hint: str = ""
 
     def __post_init__(self) -> None:
         if self.default_config not in self.config_names:
@@ -64,8 +76,23 @@ class DatasetSpec:
         return len(self.factor_names)
 
     @property
+    def catalog_name(self) -> str | None:
+        """The TFDS catalogue name of a dataset TFDS itself builds (e.g. `"shapes3d"`), else None."""
+        module, _, name = self.builder_path.partition(":")
+        return name if module == _CATALOG else None
+
+    @property
+    def feature_keys(self) -> tuple[str, ...]:
+        """The TFDS feature holding each factor's index, in `factor_names` order."""
+        return self.label_keys or tuple(f"label_{name}" for name in self.factor_names)
+
+    @property
     def builder(self) -> type:
         """The `tfds.core.DatasetBuilder` subclass (importing its module registers it with TFDS)."""
+        if self.catalog_name is not None:
+            import tensorflow_datasets as tfds  # only here: the registry stays importable without TFDS
+
+            return tfds.builder_cls(self.catalog_name)
         module, _, class_name = self.builder_path.partition(":")
         return getattr(importlib.import_module(module), class_name)
 
@@ -100,25 +127,31 @@ DATASETS: dict[str, DatasetSpec] = {
         config_names=_PROCEDURAL_CONFIGS,
         default_config="sample_50k",
     ),
-    # Builders of the real release files, read from TFDS's manual directory (never downloaded).
-    "real_dsprites": DatasetSpec(
-        name="real_dsprites",
+    # TFDS's own builders, as users prepare them (`tfds build dsprites`); read from the data directory only.
+    "dsprites": DatasetSpec(
+        name="dsprites",
         factor_names=real_grids.DSPRITES_FACTOR_NAMES,
         factor_sizes=real_grids.DSPRITES_FACTOR_SIZES,
         image_shape=real_grids.DSPRITES_IMAGE_SHAPE,
-        builder_path="keras_latentquant.datasets.real.dsprites:RealDsprites",
+        builder_path=f"{_CATALOG}:dsprites",
         config_names=("default",),
         default_config="default",
+        label_keys=("label_shape", "label_scale", "label_orientation", "label_x_position", "label_y_position"),
+        binary_images=True,
+        prepare_hint="a 26.7 MiB download from github.com/deepmind/dsprites-dataset",
     ),
-    "real_shapes3d": DatasetSpec(
-        name="real_shapes3d",
+    "shapes3d": DatasetSpec(
+        name="shapes3d",
         factor_names=real_grids.SHAPES3D_FACTOR_NAMES,
         factor_sizes=real_grids.SHAPES3D_FACTOR_SIZES,
         image_shape=real_grids.SHAPES3D_IMAGE_SHAPE,
-        builder_path="keras_latentquant.datasets.real.shapes3d:RealShapes3d",
+        builder_path=f"{_CATALOG}:shapes3d",
         config_names=("default",),
         default_config="default",
+        prepare_hint="a 255 MiB download from storage.googleapis.com/3d-shapes",
     ),
+    # Builders of the real release files TFDS has no builder for, read from TFDS's manual directory (never
+    # downloaded).
     "real_mpi3d": DatasetSpec(
         name="real_mpi3d",
         factor_names=real_grids.MPI3D_FACTOR_NAMES,
@@ -149,8 +182,13 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+#: Former names, still accepted: our readers of the dSprites and Shapes3D release files gave way to TFDS's own
+#: builders of the same files (the same grids, factor order and images).
+DATASET_ALIASES: dict[str, str] = {"real_dsprites": "dsprites", "real_shapes3d": "shapes3d"}
+
+
 def get_dataset_spec(name: str) -> DatasetSpec:
-    """Looks a dataset up by name.
+    """Looks a dataset up by name (or a former name, `DATASET_ALIASES`).
 
     Args:
         name: registry name, e.g. `"procedural_dsprites"`.
@@ -162,7 +200,7 @@ def get_dataset_spec(name: str) -> DatasetSpec:
         ValueError: `name` is not registered; the message lists the registered names.
     """
     try:
-        return DATASETS[name]
+        return DATASETS[DATASET_ALIASES.get(name, name)]
     except (KeyError, TypeError):
         raise ValueError(
             f"Unknown dataset name {name!r}.{did_you_mean(name, DATASETS)} Known datasets: "

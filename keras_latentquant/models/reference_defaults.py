@@ -82,7 +82,8 @@ _FAMILY_PREFIXES = ("procedural_", "real_")
 
 
 def dataset_family(dataset: str) -> str:
-    """The reference's name for a registered dataset: `procedural_dsprites` and `real_dsprites` -> `dsprites`."""
+    """The reference's name for a registered dataset: `procedural_dsprites`, `dsprites` (and its former name
+    `real_dsprites`) -> `dsprites`."""
     for prefix in _FAMILY_PREFIXES:
         if dataset.startswith(prefix):
             return dataset[len(prefix):]

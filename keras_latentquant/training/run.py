@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from keras_latentquant import plotting
 from keras_latentquant.datasets import get_dataset_spec
-from keras_latentquant.datasets.pipeline import get_builder, load_arrays, load_dataset
+from keras_latentquant.datasets.pipeline import config_name, get_builder, load_arrays, load_dataset
 from keras_latentquant.folder_lock import folder_lock
 from keras_latentquant.model_files import atomic_path, check_resumable_run, write_json_atomic
 from keras_latentquant.models.autoencoders import (
@@ -123,7 +123,7 @@ def load_run_data(config: TrainConfig, mode: str, batch_size: int) -> RunData:
     if config.eval_samples >= total // 2:
         raise ValueError(
             f"eval_samples ({config.eval_samples}) must be less than half the dataset ({total} examples "
-            f"in config {builder.builder_config.name!r}); lower --eval_samples or use a larger config."
+            f"in config {config_name(builder)!r}); lower --eval_samples or use a larger config."
         )
 
     def train_from(step: int = 0) -> tf.data.Dataset:
@@ -140,7 +140,7 @@ def load_run_data(config: TrainConfig, mode: str, batch_size: int) -> RunData:
     train = train_from(0)
     eval_images, eval_factors = load_arrays(config.dataset, split=f"train[-{config.eval_samples}:]", builder=builder)
     print(
-        f"data: {config.dataset}/{builder.builder_config.name}: {total - config.eval_samples} training, "
+        f"data: {config.dataset}/{config_name(builder)}: {total - config.eval_samples} training, "
         f"{len(eval_images)} held-out examples ({time.time() - start:.1f} s)",
         flush=True,
     )
@@ -458,7 +458,7 @@ def _train_locked(config: TrainConfig, entry: ModelEntry, gan: bool, strategy, r
         model.save(temporary)
     metrics = {
         "model": config.model,
-        "dataset": f"{config.dataset}/{data.builder.builder_config.name}",
+        "dataset": f"{config.dataset}/{config_name(data.builder)}",
         "steps": config.steps,
         "num_latents": num_latents,
         "train_seconds": round(train_seconds, 1),

@@ -58,8 +58,8 @@ def test_registry_describes_procedural_dsprites():
 
 
 def test_unknown_dataset_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"'dsprites'.*procedural_dsprites"):
-        get_dataset_spec("dsprites")
+    with pytest.raises(ValueError, match=r"'dsprite'.*Did you mean 'dsprites'.*procedural_dsprites"):
+        get_dataset_spec("dsprite")
     with pytest.raises(ValueError, match="procedural_dsprites"):
         load_dataset("shapes3d_real", **TINY)
 

@@ -71,20 +71,6 @@ def test_npz_finds_damaged_or_short_data(tmp_path):
         NpzArchive(tmp_path / "text.npz")
 
 
-def test_values_snap_to_the_grid_within_tolerance():
-    grid = np.linspace(-30.0, 30.0, 15)
-    values = np.array([-30.0, -25.714285714 + 1e-6, 30.0 - 1e-9, 4.285714285714])
-    indices = manual_files.values_to_grid_indices(
-        values, grid, path=pathlib.Path("f"), factor="orientation", column=5
-    )
-    np.testing.assert_array_equal(indices, [0, 1, 14, 8])
-    for bad in (-27.8, 31.0, np.nan):
-        with pytest.raises(ManualFileFormatError, match=r"column 5 \(orientation\) holds 1 value"):
-            manual_files.values_to_grid_indices(
-                np.array([0.0, bad]), grid, path=pathlib.Path("f"), factor="orientation", column=5
-            )
-
-
 def test_distinct_values_rank_into_indices():
     values = np.array([0.5, 0.0, 1.0, 0.5, 0.0])
     indices = manual_files.distinct_values_to_indices(

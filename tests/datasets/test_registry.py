@@ -3,7 +3,7 @@
 import pytest
 import tensorflow_datasets as tfds
 
-from keras_latentquant.datasets.registry import DATASETS, DatasetSpec
+from keras_latentquant.datasets.registry import DATASET_ALIASES, DATASETS, DatasetSpec, get_dataset_spec
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
@@ -13,6 +13,12 @@ def test_spec_agrees_with_its_builder(name):
     spec = DATASETS[name]
     builder = spec.builder
     assert issubclass(builder, tfds.core.DatasetBuilder) and builder.name == name == spec.name
+    if spec.catalog_name is not None:  # TFDS's own builder, without configs: its features hold our factors
+        assert not builder.BUILDER_CONFIGS and spec.config_names == ("default",)
+        features = builder(data_dir="/nonexistent").info.features
+        assert [features[key].num_classes for key in spec.feature_keys] == list(spec.factor_sizes)
+        assert features["image"].shape == spec.image_shape
+        return
     assert spec.config_names == tuple(config.name for config in builder.BUILDER_CONFIGS)
     assert spec.default_config == builder.DEFAULT_BUILDER_CONFIG_NAME
 
@@ -28,3 +34,9 @@ def test_a_default_config_outside_the_configs_is_refused():
     with pytest.raises(ValueError, match="default_config 'small' of dataset 'x' is not one of its config_names"):
         DatasetSpec("x", spec.factor_names, spec.factor_sizes, spec.image_shape, spec.builder_path,
                     spec.config_names, "small")
+
+
+def test_former_names_are_aliases():
+    assert get_dataset_spec("real_dsprites") is DATASETS["dsprites"]
+    assert get_dataset_spec("real_shapes3d") is DATASETS["shapes3d"]
+    assert all(alias not in DATASETS and target in DATASETS for alias, target in DATASET_ALIASES.items())

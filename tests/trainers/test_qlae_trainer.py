@@ -109,12 +109,13 @@ def test_unknown_dataset_names_the_valid_ones(tmp_path):
     assert "procedural_dsprites" in completed.stderr
 
 
-def test_real_dataset_without_its_file_says_where_to_put_it(tmp_path):
+def test_tfds_dataset_not_prepared_says_how_to_prepare_it(tmp_path):
     completed = _run(
-        ["--dataset=real_shapes3d", f"--data_dir={tmp_path / 'tfds'}", f"--output_dir={tmp_path / 'run'}"],
+        ["--dataset=shapes3d", f"--data_dir={tmp_path / 'tfds'}", f"--output_dir={tmp_path / 'run'}"],
         tmp_path,
         timeout=120,
     )
     assert completed.returncode != 0
-    assert "3dshapes.h5" in completed.stderr and "downloads/manual" in completed.stderr
+    assert "tfds build shapes3d" in completed.stderr and "--dataset=procedural_shapes3d" in completed.stderr
     assert "Traceback" not in completed.stderr
+    assert not (tmp_path / "run").exists()

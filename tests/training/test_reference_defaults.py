@@ -24,7 +24,8 @@ def _resolved(model, dataset="procedural_dsprites", **options):
         # The reference's configs/params: dSprites QLAE uses loss weights 0.001, the others 0.01;
         # MPI3D's weight decay is 0.001, the others' 0.1.
         ("procedural_dsprites", (0.001, 0.001, 0.1)),
-        ("real_dsprites", (0.001, 0.001, 0.1)),
+        ("dsprites", (0.001, 0.001, 0.1)),
+        ("real_dsprites", (0.001, 0.001, 0.1)),  # the former name of TFDS's dsprites
         ("procedural_shapes3d", (0.01, 0.01, 0.1)),
         ("real_mpi3d", (0.01, 0.01, 0.001)),
         ("real_falcor3d", (0.01, 0.01, 0.1)),
@@ -77,7 +78,7 @@ def test_table_names_only_registered_models_and_known_families():
     for model, per_dataset in REFERENCE_DATASET_DEFAULTS.items():
         assert model in MODELS, model
         assert set(per_dataset) <= families, (model, set(per_dataset) - families)
-    assert dataset_family("procedural_shapes3d") == dataset_family("real_shapes3d") == "shapes3d"
+    assert dataset_family("procedural_shapes3d") == dataset_family("shapes3d") == dataset_family("real_shapes3d") == "shapes3d"
     assert reference_dataset_defaults("vqvae", "real_mpi3d") == {}
     returned = reference_dataset_defaults("qlae", "real_mpi3d")
     returned["weight_decay"] = 5.0  # a copy: the table itself is not changed

@@ -1,14 +1,15 @@
 """TFDS builders that read the real benchmark files a user already has; importing a builder registers it.
 
-The paper's datasets cannot be downloaded on our machines, and these builders never try: each reads
+These are the benchmarks TFDS has no builder for (dSprites and Shapes3D are read from TFDS's own `dsprites`
+and `shapes3d` builders: the registry's `dsprites` and `shapes3d`, formerly our `real_dsprites` and
+`real_shapes3d`, which names still work). They cannot be downloaded on our machines, and these builders never
+try: each reads
 the original release from TFDS's manual directory (`<data_dir>/downloads/manual/`, or
 `tfds.download.DownloadConfig(manual_dir=...)`), checks its format and writes 64x64 images with
 `label_<factor>` indices in the layout the input pipeline expects.
 
 | builder          | configs              | manual directory holds                                |
 | ---------------- | -------------------- | ----------------------------------------------------- |
-| `real_dsprites`  | default              | `dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`      |
-| `real_shapes3d`  | default              | `3dshapes.h5`                                         |
 | `real_mpi3d`     | toy, realistic, real | `mpi3d_toy.npz`, `mpi3d_realistic.npz`, `mpi3d_real.npz` |
 | `real_falcor3d`  | default              | `Falcor3D_down128/` (`images/*.png`, `train-rec.labels`) |
 | `real_isaac3d`   | default              | `Isaac3D_down128/` (`images/*.png`, `labels.npy`)     |
@@ -28,23 +29,19 @@ from keras_latentquant._lazy import lazy_exports
 _SUBMODULES = {
     "ManualFileFormatError": "manual_files",
     "ManualFileNotFoundError": "manual_files",
-    "RealDsprites": "dsprites",
     "RealFalcor3d": "falcor3d",
     "RealIsaac3d": "isaac3d",
     "RealMpi3d": "mpi3d",
     "RealMpi3dConfig": "mpi3d",
-    "RealShapes3d": "shapes3d",
 }
 
 __all__ = [
     "ManualFileFormatError",
     "ManualFileNotFoundError",
-    "RealDsprites",
     "RealFalcor3d",
     "RealIsaac3d",
     "RealMpi3d",
     "RealMpi3dConfig",
-    "RealShapes3d",
 ]
 
 

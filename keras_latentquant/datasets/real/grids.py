@@ -1,19 +1,19 @@
 """The factor grids and image shapes of the real release files, as plain data (no TensorFlow, no TFDS).
 
 The dataset registry reads them before anything imports TFDS (so the commands check `--dataset` at once); each
-builder module (`real/dsprites.py`, `real/shapes3d.py`, ...) takes its `FACTOR_NAMES`, `FACTOR_SIZES` and
+of our builder modules (`real/mpi3d.py`, ...) takes its `FACTOR_NAMES`, `FACTOR_SIZES` and
 `IMAGE_SHAPE` from here, and its module docstring describes the factors.
 """
 
 from keras_latentquant.datasets import dsprites_render
 
-#: `real_dsprites`: the release's grid is the one `procedural_dsprites` draws (its constant colour column is
-#: dropped); binary images with one channel.
+#: `dsprites` (TFDS's builder): the release's grid is the one `procedural_dsprites` draws (its constant colour
+#: column is dropped); binary images with one channel.
 DSPRITES_FACTOR_NAMES = dsprites_render.FACTOR_NAMES
 DSPRITES_FACTOR_SIZES = dsprites_render.FACTOR_SIZES
 DSPRITES_IMAGE_SHAPE = (64, 64, 1)
 
-#: `real_shapes3d`: the columns of `3dshapes.h5`'s `labels`, in order.
+#: `shapes3d` (TFDS's builder): the columns of `3dshapes.h5`'s `labels`, in order (TFDS's label names).
 SHAPES3D_FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 SHAPES3D_FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
 SHAPES3D_IMAGE_SHAPE = (64, 64, 3)

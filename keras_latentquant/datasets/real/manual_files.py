@@ -1,6 +1,6 @@
 """Shared pieces of the builders that read the real benchmark files from TFDS's manual directory.
 
-The real dSprites, Shapes3D, MPI3D, Falcor3D and Isaac3D releases cannot be downloaded on our machines
+The real MPI3D, Falcor3D and Isaac3D releases cannot be downloaded on our machines
 (nor by these builders, ever): a user who has them puts them in the manual directory, by default
 `<data_dir>/downloads/manual/`, or passes another one with
 `tfds.download.DownloadConfig(manual_dir=...)`. This module finds the files there, checks that they
@@ -10,8 +10,7 @@ are what they claim to be, and reads them in bounded memory:
   says which file, its exact name, where it must go and where it comes from.
 - `NpzArchive` reads the members of a NumPy `.npz` archive a chunk of rows at a time, compressed
   (`np.savez_compressed`) or not, so a 3 GB image array never sits in memory at once.
-- `values_to_grid_indices` and `distinct_values_to_indices` turn stored factor values into factor
-  indices, checking them against the grid.
+- `distinct_values_to_indices` turns stored factor values into factor indices, checking their number.
 - `downsample_by_area` and `read_png` read and shrink the 128x128 PNG images of Falcor3D and Isaac3D.
 
 Anything that is found but is not in the expected format raises `ManualFileFormatError`, whose
@@ -33,10 +32,6 @@ IMAGE_SIZE = 64
 
 # Rows read from a source file at once: 2,048 64x64x3 uint8 images are 24 MiB.
 READ_CHUNK_ROWS = 2048
-
-# A stored factor value counts as a grid value when it is this fraction of the grid step away from it
-# or closer: loose enough for float32 round-off, tight enough to reject a value between two points.
-GRID_TOLERANCE = 0.01
 
 _DOWNLOAD_CONFIG_HINT = (
     "or pass another directory with "
@@ -366,51 +361,6 @@ def check_num_rows(path: pathlib.Path, found: dict[str, int]) -> int:
     if count == 0:
         raise format_error(path, f"the arrays hold no images: {found}.")
     return count
-
-
-def values_to_grid_indices(
-    values: np.ndarray,
-    grid: np.ndarray,
-    *,
-    path: pathlib.Path,
-    factor: str,
-    column: int,
-) -> np.ndarray:
-    """Maps stored factor values to the index of the nearest grid value, checking they are on it.
-
-    Args:
-        values: 1-D float array of one factor's stored values.
-        grid: the factor's sorted grid of values.
-        path: the file, for the message.
-        factor: the factor's name, for the message.
-        column: the factor's column in the file, for the message.
-
-    Returns:
-        int64 array of grid indices, one per value.
-
-    Raises:
-        ManualFileFormatError: a value is not within `GRID_TOLERANCE` grid steps of a grid value.
-    """
-    grid = np.asarray(grid, dtype=np.float64)
-    values = np.asarray(values, dtype=np.float64)
-    step = float(np.min(np.diff(grid))) if len(grid) > 1 else 1.0
-    # Nearest grid value: searchsorted finds the right neighbour; compare with the left one.
-    right = np.clip(np.searchsorted(grid, values), 1, len(grid) - 1) if len(grid) > 1 else (
-        np.zeros(len(values), dtype=np.int64)
-    )
-    left = np.maximum(right - 1, 0)
-    pick_left = np.abs(values - grid[left]) <= np.abs(values - grid[right])
-    indices = np.where(pick_left, left, right).astype(np.int64)
-    off_grid = ~(np.abs(values - grid[indices]) <= GRID_TOLERANCE * step)
-    if np.any(off_grid):
-        rows = np.flatnonzero(off_grid)
-        raise format_error(
-            path,
-            f"column {column} ({factor}) holds {len(rows)} value(s) off the factor's grid, e.g. "
-            f"{float(values[rows[0]])!r} in row {rows[0]}; expected one of "
-            f"{np.round(grid, 6).tolist()}.",
-        )
-    return indices
 
 
 def distinct_values_to_indices(
