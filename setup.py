@@ -35,7 +35,9 @@ setup(
     packages=find_packages(include=["keras_latentquant", "keras_latentquant.*"]),
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest==9.*", "pytest-xdist==3.8.*"],
+        # jax and torch: the cross-backend tests run the layers under Keras's JAX and PyTorch backends too
+        # (torch 2.13.0 is the CPU build on this project's machines; from PyPI it is the CUDA build).
+        "test": ["pytest==9.*", "pytest-xdist==3.8.*", "jax==0.10.*", "torch==2.13.0"],
         "docs": [],
     },
     license="Apache-2.0",

@@ -19,10 +19,10 @@ from typing import Sequence
 
 import keras
 import numpy as np
-import tensorflow_probability as tfp
 from keras import ops
 
-from keras_latentquant.layers.gaussian_posterior import reparameterise, split_mean_log_variance
+from keras_latentquant.layers.gaussian_posterior import normal_kl, reparameterise, split_mean_log_variance
+from keras_latentquant.layers.monitoring import MonitoredMean, update_tracker
 from keras_latentquant.layers.validation import (
     posterior_num_latents,
     require_built,
@@ -35,14 +35,13 @@ from keras_latentquant.layers.validation import (
 
 __all__ = ["ARDGaussianPosterior", "gaussian_kl_per_axis"]
 
-tfd = tfp.distributions
 
 
 def gaussian_kl_per_axis(mean, log_variance, prior_variance):
     """Element-wise `KL(N(mu, sigma^2) || N(0, alpha))` in nats.
 
-    Closed form: `1/2 ((mu^2 + sigma^2) / alpha - 1 - log sigma^2 + log alpha)`; computed with
-    `tfp.distributions.kl_divergence` in float32.
+    Closed form: `1/2 ((mu^2 + sigma^2) / alpha - 1 - log sigma^2 + log alpha)`; computed as TFP's
+    `kl_divergence` of Normals computes it (`normal_kl`), in float32.
 
     Args:
         mean: float tensor `(..., d)`, posterior means `mu`.
@@ -56,9 +55,7 @@ def gaussian_kl_per_axis(mean, log_variance, prior_variance):
     mean = ops.cast(mean, "float32")
     log_variance = ops.cast(log_variance, "float32")
     prior_scale = ops.sqrt(ops.cast(prior_variance, "float32"))
-    posterior = tfd.Normal(loc=mean, scale=ops.exp(0.5 * log_variance))
-    prior = tfd.Normal(loc=ops.zeros_like(prior_scale), scale=prior_scale)
-    return tfd.kl_divergence(posterior, prior)
+    return normal_kl(mean, ops.exp(0.5 * log_variance), ops.zeros_like(prior_scale), prior_scale)
 
 
 @keras.saving.register_keras_serializable(package="keras_latentquant")
@@ -138,8 +135,8 @@ class ARDGaussianPosterior(keras.layers.Layer):
         self.supports_masking = False
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-        self.kl_tracker = keras.metrics.Mean(name=f"{self.name}_kl")
-        self.active_axes_tracker = keras.metrics.Mean(name=f"{self.name}_active_axes")
+        self.kl_tracker = MonitoredMean(name=f"{self.name}_kl")
+        self.active_axes_tracker = MonitoredMean(name=f"{self.name}_active_axes")
 
     def build(self, input_shape):
         self.num_latents = posterior_num_latents(input_shape, type(self).__name__)
@@ -191,7 +188,7 @@ class ARDGaussianPosterior(keras.layers.Layer):
         batch_kl_per_axis = ops.mean(kl_per_axis, axis=0)
         kl = ops.sum(batch_kl_per_axis)
         self.add_loss(self.loss_scale * self.beta * kl)
-        self.kl_tracker.update_state(kl)
+        update_tracker(self.kl_tracker, kl)
 
         if training:
             self._update_moving_averages(prior_variance, ops.stop_gradient(batch_kl_per_axis))
@@ -200,7 +197,7 @@ class ARDGaussianPosterior(keras.layers.Layer):
         else:
             outputs = mean
         active = ops.sum(ops.cast(self.kl_per_axis > self.switch_off_threshold, "float32"))
-        self.active_axes_tracker.update_state(active)
+        update_tracker(self.active_axes_tracker, active)
         return ops.cast(outputs, self.compute_dtype)
 
     def _update_moving_averages(self, batch_prior_variance, batch_kl_per_axis):

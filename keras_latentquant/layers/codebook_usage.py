@@ -27,5 +27,5 @@ def usage_statistics(counts, num_values):
         ops.where(probabilities > 0, probabilities * ops.log(ops.maximum(probabilities, 1e-12)), 0.0),
         axis=-1,
     )
-    used_fraction = ops.sum(ops.cast(counts > 0, "float32"), axis=-1) / num_values
+    used_fraction = ops.divide(ops.sum(ops.cast(counts > 0, "float32"), axis=-1), num_values)
     return ops.exp(entropy), used_fraction

@@ -30,6 +30,7 @@ import keras
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
+from keras_latentquant.layers.monitoring import MonitoredMean, update_tracker
 from keras_latentquant.layers.validation import (
     latent_axis_size,
     require_built,
@@ -87,12 +88,9 @@ class FactorQuantization(keras.layers.Layer):
         self.discriminator_layers = validate_int("discriminator_layers", discriminator_layers, 1)
         self.seed = validate_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.kl_tracker = keras.metrics.Mean(name=f"{self.name}_kl")
-        self.perplexity_tracker = keras.metrics.Mean(name=f"{self.name}_perplexity")
-        self.usage_tracker = keras.metrics.Mean(name=f"{self.name}_usage")
-        # The model's train step reports its terms through these (`models.factorqvae.FactorQVAE`).
-        self.step_trackers = {name: keras.metrics.Mean(name=name) for name in (
-            "loss", "reconstruction_loss", "total_correlation", "discriminator_loss")}
+        self.kl_tracker = MonitoredMean(name=f"{self.name}_kl")
+        self.perplexity_tracker = MonitoredMean(name=f"{self.name}_perplexity")
+        self.usage_tracker = MonitoredMean(name=f"{self.name}_usage")
         init_seed = None if self.seed is None else self.seed + 1
         # float32 whatever the policy: the critic's logit differences are the total-correlation estimate.
         self.discriminator = keras.Sequential(
@@ -167,7 +165,7 @@ class FactorQuantization(keras.layers.Layer):
     def call(self, inputs, training=False):
         values, weights, kl = self.relax(inputs, training=training)
         self.add_loss(self.kl_weight * kl)
-        self.kl_tracker.update_state(kl)
+        update_tracker(self.kl_tracker, kl)
         self.update_usage(weights)
         return ops.cast(values, self.compute_dtype)
 
@@ -176,8 +174,8 @@ class FactorQuantization(keras.layers.Layer):
         counts = ops.sum(ops.reshape(ops.stop_gradient(ops.one_hot(ops.argmax(weights, axis=-1), self.num_values)),
                                      (-1, self.num_values)), axis=0)
         perplexity, used = usage_statistics(counts, float(self.num_values))
-        self.perplexity_tracker.update_state(perplexity)
-        self.usage_tracker.update_state(used)
+        update_tracker(self.perplexity_tracker, perplexity)
+        update_tracker(self.usage_tracker, used)
 
     # ------------------------------------------------------------------ codes
     def encode_codes(self, inputs):

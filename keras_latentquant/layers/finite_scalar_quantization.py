@@ -22,6 +22,7 @@ import numpy as np
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
+from keras_latentquant.layers.monitoring import MonitoredMean, update_tracker
 from keras_latentquant.layers.validation import (
     check_one_count_per_latent,
     latent_axis_size,
@@ -91,8 +92,8 @@ class FiniteScalarQuantization(keras.layers.Layer):
         self.per_dimension_metrics = bool(per_dimension_metrics)
         self.supports_masking = False
 
-        self.perplexity_tracker = keras.metrics.Mean(name=f"{self.name}_perplexity")
-        self.usage_tracker = keras.metrics.Mean(name=f"{self.name}_usage")
+        self.perplexity_tracker = MonitoredMean(name=f"{self.name}_perplexity")
+        self.usage_tracker = MonitoredMean(name=f"{self.name}_usage")
         self.dimension_perplexity_trackers = []
 
     def build(self, input_shape):
@@ -110,7 +111,7 @@ class FiniteScalarQuantization(keras.layers.Layer):
         self._inverse_half_width = (1.0 / self._half_width).astype("float32")
         if self.per_dimension_metrics and not self.dimension_perplexity_trackers:
             self.dimension_perplexity_trackers = [
-                keras.metrics.Mean(name=f"{self.name}_perplexity_{j}") for j in range(self.num_latents)
+                MonitoredMean(name=f"{self.name}_perplexity_{j}") for j in range(self.num_latents)
             ]
 
     @property
@@ -128,22 +129,23 @@ class FiniteScalarQuantization(keras.layers.Layer):
     # ------------------------------------------------------------------ maths
     def _bound(self, latents):
         # b = h tanh(z), in (-h, h).
-        return self._half_width * ops.tanh(latents)
+        # (keras.ops with the NumPy constants: a plain `*` between a PyTorch tensor and an array fails.)
+        return ops.multiply(ops.tanh(latents), self._half_width)
 
     def _round_to_grid(self, bounded):
         # r = round(b - o) + o: integers for odd L, half-integers for even L, in [-h, h].
-        return ops.round(bounded - self._offset) + self._offset
+        return ops.add(ops.round(ops.subtract(bounded, self._offset)), self._offset)
 
     def _codes_of_grid(self, rounded):
         # k = r + h is integral in [0, L); the round only removes float error.
-        return ops.cast(ops.round(rounded + self._half_width), "int32")
+        return ops.cast(ops.round(ops.add(rounded, self._half_width)), "int32")
 
     def call(self, inputs, return_codes=False):
         latents = ops.cast(inputs, "float32")
         bounded = self._bound(latents)
-        normalised = bounded * self._inverse_half_width
+        normalised = ops.multiply(bounded, self._inverse_half_width)
         rounded = self._round_to_grid(bounded)
-        quantized = rounded * self._inverse_half_width
+        quantized = ops.multiply(rounded, self._inverse_half_width)
         codes = self._codes_of_grid(rounded)
         self._update_metrics(codes)
 
@@ -161,10 +163,10 @@ class FiniteScalarQuantization(keras.layers.Layer):
         flat_codes = ops.reshape(codes, (-1, self.num_latents))
         counts = ops.sum(ops.one_hot(flat_codes, self.max_levels, dtype="float32"), axis=0)
         perplexity, used_fraction = usage_statistics(counts, self._levels_array)
-        self.perplexity_tracker.update_state(ops.mean(perplexity))
-        self.usage_tracker.update_state(ops.mean(used_fraction))
+        update_tracker(self.perplexity_tracker, ops.mean(perplexity))
+        update_tracker(self.usage_tracker, ops.mean(used_fraction))
         for j, tracker in enumerate(self.dimension_perplexity_trackers):
-            tracker.update_state(perplexity[j])
+            update_tracker(tracker, perplexity[j])
 
     # ------------------------------------------------------------------ codes
     def encode_codes(self, inputs):
@@ -193,7 +195,7 @@ class FiniteScalarQuantization(keras.layers.Layer):
         codes = validate_codes(codes, self.num_latents, self.levels_per_dimension, symbol="L_j")
         codes = ops.clip(ops.cast(codes, "int32"), 0, ops.cast(self._levels_array, "int32") - 1)
         # r = k - h is exact in float32 (integers and half-integers), as in `call`.
-        return (ops.cast(codes, "float32") - self._half_width) * self._inverse_half_width
+        return ops.multiply(ops.subtract(ops.cast(codes, "float32"), self._half_width), self._inverse_half_width)
 
     def evaluation_latents(self, inputs):
         """The representation disentanglement metrics score: the integer codes (discrete).

@@ -21,9 +21,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
-import tensorflow_probability as tfp
+import numpy as np
 from keras import ops
 
+from keras_latentquant.layers.monitoring import MonitoredMean, update_tracker
 from keras_latentquant.layers.validation import (
     posterior_num_latents,
     validate_dataset_size,
@@ -40,24 +41,38 @@ __all__ = [
     "minibatch_weighted_total_correlation",
 ]
 
-tfd = tfp.distributions
-
 # The beta-TCVAE terms are estimated from a reparameterised sample. At inference the layer must be
 # deterministic, so that sample uses this fixed (stateless) seed instead of the layer's seed generator.
 _INFERENCE_NOISE_SEED = 1234
 
 
 # ---------------------------------------------------------------------------------- pure functions
-def _normal(mean, log_variance):
-    """`N(mean, exp(log_variance))` as a TFP distribution (float32, element-wise)."""
-    return tfd.Normal(loc=mean, scale=ops.exp(0.5 * log_variance))
+# 0.5 log(2 pi), rounded to float32 once (as TFP's Normal.log_prob rounds it).
+_HALF_LOG_TWO_PI = np.float32(0.5 * np.log(2.0 * np.pi))
+
+
+def normal_log_prob(x, mean, scale):
+    """Element-wise `log N(x; mean, scale^2)`, in the operation order of TFP's `Normal.log_prob` (backend-neutral:
+    keras.ops only, so the layers run on TensorFlow, JAX and PyTorch)."""
+    return -0.5 * ops.square(x / scale - mean / scale) - (_HALF_LOG_TWO_PI + ops.log(scale))
+
+
+def normal_kl(mean_a, scale_a, mean_b, scale_b):
+    """Element-wise `KL(N(mean_a, scale_a^2) || N(mean_b, scale_b^2))` in nats, in the operation order of TFP's
+    Normal-Normal `kl_divergence`: `1/2 (mu_a/s_b - mu_b/s_b)^2 + 1/2 expm1(2 log(s_a/s_b)) - log(s_a/s_b)`."""
+    difference_of_log_scales = ops.log(scale_a) - ops.log(scale_b)
+    return (
+        0.5 * ops.square(mean_a / scale_b - mean_b / scale_b)
+        + 0.5 * ops.expm1(2.0 * difference_of_log_scales)
+        - difference_of_log_scales
+    )
 
 
 def gaussian_kl_to_standard_normal(mean, log_variance):
     """`KL(N(mean, diag(exp(log_variance))) || N(0, I))` in nats, summed over the last axis.
 
-    Closed form per latent: `1/2 (mu^2 + sigma^2 - 1 - log sigma^2)`; computed with
-    `tfp.distributions.kl_divergence` of element-wise Normals, in float32.
+    Closed form per latent: `1/2 (mu^2 + sigma^2 - 1 - log sigma^2)`; computed as TFP's `kl_divergence` of
+    element-wise Normals computes it (`normal_kl`), in float32.
 
     Args:
         mean: float tensor `(..., d)`, the posterior means.
@@ -68,8 +83,9 @@ def gaussian_kl_to_standard_normal(mean, log_variance):
     """
     mean = ops.cast(mean, "float32")
     log_variance = ops.cast(log_variance, "float32")
-    prior = tfd.Normal(loc=ops.zeros_like(mean), scale=ops.ones_like(mean))
-    return ops.sum(tfd.kl_divergence(_normal(mean, log_variance), prior), axis=-1)
+    return ops.sum(
+        normal_kl(mean, ops.exp(0.5 * log_variance), ops.zeros_like(mean), ops.ones_like(mean)), axis=-1
+    )
 
 
 def minibatch_weighted_kl_decomposition(z, mean, log_variance, dataset_size):
@@ -110,14 +126,13 @@ def minibatch_weighted_kl_decomposition(z, mean, log_variance, dataset_size):
     log_normaliser = ops.log(ops.cast(dataset_size, "float32") * batch_size)
 
     # log q(z_ik | x_jk) for sample i, data point j, latent k: (M, M, d).
-    pairwise = _normal(ops.expand_dims(mean, 0), ops.expand_dims(log_variance, 0)).log_prob(
-        ops.expand_dims(z, 1)
-    )
+    scale = ops.exp(0.5 * log_variance)
+    pairwise = normal_log_prob(ops.expand_dims(z, 1), ops.expand_dims(mean, 0), ops.expand_dims(scale, 0))
     log_q_z = ops.logsumexp(ops.sum(pairwise, axis=-1), axis=1) - log_normaliser
     log_q_z_product = ops.sum(ops.logsumexp(pairwise, axis=1) - log_normaliser, axis=-1)
     # The diagonal j = i, computed directly rather than gathered from the (M, M, d) tensor.
-    log_q_z_given_x = ops.sum(_normal(mean, log_variance).log_prob(z), axis=-1)
-    log_p_z = ops.sum(tfd.Normal(loc=0.0, scale=1.0).log_prob(z), axis=-1)
+    log_q_z_given_x = ops.sum(normal_log_prob(z, mean, scale), axis=-1)
+    log_p_z = ops.sum(normal_log_prob(z, 0.0, 1.0), axis=-1)
 
     mutual_information = ops.mean(log_q_z_given_x - log_q_z)
     total_correlation = ops.mean(log_q_z - log_q_z_product)
@@ -226,11 +241,11 @@ class GaussianPosterior(keras.layers.Layer):
         self.supports_masking = False
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-        self.kl_tracker = keras.metrics.Mean(name=f"{self.name}_kl")
+        self.kl_tracker = MonitoredMean(name=f"{self.name}_kl")
         if self.uses_total_correlation:
-            self.total_correlation_tracker = keras.metrics.Mean(name=f"{self.name}_total_correlation")
-            self.mutual_information_tracker = keras.metrics.Mean(name=f"{self.name}_mutual_information")
-            self.dimension_wise_kl_tracker = keras.metrics.Mean(name=f"{self.name}_dimension_wise_kl")
+            self.total_correlation_tracker = MonitoredMean(name=f"{self.name}_total_correlation")
+            self.mutual_information_tracker = MonitoredMean(name=f"{self.name}_mutual_information")
+            self.dimension_wise_kl_tracker = MonitoredMean(name=f"{self.name}_dimension_wise_kl")
 
     @property
     def uses_total_correlation(self) -> bool:
@@ -243,7 +258,7 @@ class GaussianPosterior(keras.layers.Layer):
     def call(self, inputs, training=None):
         mean, log_variance = split_mean_log_variance(inputs, self.log_variance_range, type(self).__name__)
         kl = ops.mean(gaussian_kl_to_standard_normal(mean, log_variance))
-        self.kl_tracker.update_state(kl)
+        update_tracker(self.kl_tracker, kl)
 
         sample = None
         if training:
@@ -258,9 +273,9 @@ class GaussianPosterior(keras.layers.Layer):
             rate = self.beta * (mutual_information + dimension_wise_kl) + (
                 self.total_correlation_weight * total_correlation
             )
-            self.total_correlation_tracker.update_state(total_correlation)
-            self.mutual_information_tracker.update_state(mutual_information)
-            self.dimension_wise_kl_tracker.update_state(dimension_wise_kl)
+            update_tracker(self.total_correlation_tracker, total_correlation)
+            update_tracker(self.mutual_information_tracker, mutual_information)
+            update_tracker(self.dimension_wise_kl_tracker, dimension_wise_kl)
         else:
             rate = self.beta * kl
         self.add_loss(self.loss_scale * rate)

@@ -18,6 +18,7 @@ import numpy as np
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
+from keras_latentquant.layers.monitoring import MonitoredMean, update_tracker
 from keras_latentquant.layers.validation import (
     check_one_count_per_latent,
     latent_axis_size,
@@ -102,10 +103,10 @@ class LatentQuantization(keras.layers.Layer):
         self.per_dimension_metrics = bool(per_dimension_metrics)
         self.supports_masking = False
 
-        self.quantization_loss_tracker = keras.metrics.Mean(name=f"{self.name}_quantization_loss")
-        self.commitment_loss_tracker = keras.metrics.Mean(name=f"{self.name}_commitment_loss")
-        self.perplexity_tracker = keras.metrics.Mean(name=f"{self.name}_perplexity")
-        self.usage_tracker = keras.metrics.Mean(name=f"{self.name}_usage")
+        self.quantization_loss_tracker = MonitoredMean(name=f"{self.name}_quantization_loss")
+        self.commitment_loss_tracker = MonitoredMean(name=f"{self.name}_commitment_loss")
+        self.perplexity_tracker = MonitoredMean(name=f"{self.name}_perplexity")
+        self.usage_tracker = MonitoredMean(name=f"{self.name}_usage")
         self.dimension_perplexity_trackers = []
 
     # ------------------------------------------------------------------ weights
@@ -140,7 +141,7 @@ class LatentQuantization(keras.layers.Layer):
         )
         if self.per_dimension_metrics and not self.dimension_perplexity_trackers:
             self.dimension_perplexity_trackers = [
-                keras.metrics.Mean(name=f"{self.name}_perplexity_{j}") for j in range(self.num_latents)
+                MonitoredMean(name=f"{self.name}_perplexity_{j}") for j in range(self.num_latents)
             ]
 
     @property
@@ -207,16 +208,16 @@ class LatentQuantization(keras.layers.Layer):
         return outputs
 
     def _update_metrics(self, one_hot, quantization_loss, commitment_loss):
-        self.quantization_loss_tracker.update_state(quantization_loss)
-        self.commitment_loss_tracker.update_state(commitment_loss)
+        update_tracker(self.quantization_loss_tracker, quantization_loss)
+        update_tracker(self.commitment_loss_tracker, commitment_loss)
         # Usage of each dimension's values over every leading axis (reusing the call's one-hot codes).
         one_hot = ops.stop_gradient(one_hot)
         counts = ops.sum(ops.reshape(one_hot, (-1, self.num_latents, self.max_num_values)), axis=0)
         perplexity, used_fraction = usage_statistics(counts, self._num_values_array)
-        self.perplexity_tracker.update_state(ops.mean(perplexity))
-        self.usage_tracker.update_state(ops.mean(used_fraction))
+        update_tracker(self.perplexity_tracker, ops.mean(perplexity))
+        update_tracker(self.usage_tracker, ops.mean(used_fraction))
         for j, tracker in enumerate(self.dimension_perplexity_trackers):
-            tracker.update_state(perplexity[j])
+            update_tracker(tracker, perplexity[j])
 
     # ------------------------------------------------------------------ codes
     def encode_codes(self, inputs):

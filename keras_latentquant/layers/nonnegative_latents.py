@@ -17,6 +17,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_latentquant.layers.monitoring import MonitoredMean, update_tracker
 from keras_latentquant.layers.validation import latent_axis_size, validate_loss_scale, validate_weight
 
 __all__ = ["NonNegativeLatents"]
@@ -68,9 +69,9 @@ class NonNegativeLatents(keras.layers.Layer):
         self.loss_scale = validate_loss_scale(loss_scale)
         self.supports_masking = False
 
-        self.activity_energy_tracker = keras.metrics.Mean(name=f"{self.name}_activity_energy")
-        self.mean_activity_tracker = keras.metrics.Mean(name=f"{self.name}_mean_activity")
-        self.active_fraction_tracker = keras.metrics.Mean(name=f"{self.name}_active_fraction")
+        self.activity_energy_tracker = MonitoredMean(name=f"{self.name}_activity_energy")
+        self.mean_activity_tracker = MonitoredMean(name=f"{self.name}_mean_activity")
+        self.active_fraction_tracker = MonitoredMean(name=f"{self.name}_active_fraction")
 
     def build(self, input_shape):
         self.num_latents = _num_latents(input_shape)
@@ -81,9 +82,9 @@ class NonNegativeLatents(keras.layers.Layer):
         # Activity energy per example, sum_k z_k^2, averaged over the batch.
         activity_energy = ops.mean(ops.sum(ops.square(latents), axis=-1))
         self.add_loss(self.loss_scale * self.activity_weight * activity_energy)
-        self.activity_energy_tracker.update_state(activity_energy)
-        self.mean_activity_tracker.update_state(ops.mean(latents))
-        self.active_fraction_tracker.update_state(ops.mean(ops.cast(latents > 0, "float32")))
+        update_tracker(self.activity_energy_tracker, activity_energy)
+        update_tracker(self.mean_activity_tracker, ops.mean(latents))
+        update_tracker(self.active_fraction_tracker, ops.mean(ops.cast(latents > 0, "float32")))
         return ops.cast(latents, self.compute_dtype)
 
     def evaluation_latents(self, inputs):

@@ -21,6 +21,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
+from keras_latentquant.layers.monitoring import MonitoredMean, update_tracker
 from keras_latentquant.layers.validation import (
     latent_axis_size,
     require_built,
@@ -155,9 +156,9 @@ class SpaceFillingVectorQuantization(keras.layers.Layer):
         self.supports_masking = False
 
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.quantization_error_tracker = keras.metrics.Mean(name=f"{self.name}_quantization_error")
-        self.perplexity_tracker = keras.metrics.Mean(name=f"{self.name}_perplexity")
-        self.usage_tracker = keras.metrics.Mean(name=f"{self.name}_usage")
+        self.quantization_error_tracker = MonitoredMean(name=f"{self.name}_quantization_error")
+        self.perplexity_tracker = MonitoredMean(name=f"{self.name}_perplexity")
+        self.usage_tracker = MonitoredMean(name=f"{self.name}_usage")
 
     @property
     def effective_replacement_threshold(self) -> float:
@@ -323,7 +324,10 @@ class SpaceFillingVectorQuantization(keras.layers.Layer):
         return outputs
 
     def _noise(self, shape):
-        """Standard normal draws; under a multi-replica strategy each replica gets its own stream."""
+        """Standard normal draws; under a TensorFlow multi-replica strategy each replica gets its own stream
+        (other backends draw from the seed generator with `keras.random`)."""
+        if keras.backend.backend() != "tensorflow":
+            return keras.random.normal(shape, seed=self.seed_generator)
         seed = ops.cast(self.seed_generator.next(), "int64")
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:
@@ -333,10 +337,10 @@ class SpaceFillingVectorQuantization(keras.layers.Layer):
         return tf.random.stateless_normal(shape, seed=seed, dtype="float32")
 
     def _update_metrics(self, squared_error, counts):
-        self.quantization_error_tracker.update_state(ops.mean(squared_error))
+        update_tracker(self.quantization_error_tracker, ops.mean(squared_error))
         perplexity, used_fraction = usage_statistics(counts, ops.cast(self.active_points, "float32"))
-        self.perplexity_tracker.update_state(perplexity)
-        self.usage_tracker.update_state(used_fraction)
+        update_tracker(self.perplexity_tracker, perplexity)
+        update_tracker(self.usage_tracker, used_fraction)
 
     # ------------------------------------------------------------------ positions
     def project(self, inputs):

@@ -20,6 +20,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
+from keras_latentquant.layers.monitoring import MonitoredMean, update_tracker
 from keras_latentquant.layers.validation import (
     latent_axis_size,
     require_built,
@@ -136,10 +137,10 @@ class VectorQuantization(keras.layers.Layer):
         self.seed_generator = (
             keras.random.SeedGenerator(self.seed) if self.dead_code_threshold > 0 else None
         )
-        self.quantization_loss_tracker = keras.metrics.Mean(name=f"{self.name}_quantization_loss")
-        self.commitment_loss_tracker = keras.metrics.Mean(name=f"{self.name}_commitment_loss")
-        self.perplexity_tracker = keras.metrics.Mean(name=f"{self.name}_perplexity")
-        self.usage_tracker = keras.metrics.Mean(name=f"{self.name}_usage")
+        self.quantization_loss_tracker = MonitoredMean(name=f"{self.name}_quantization_loss")
+        self.commitment_loss_tracker = MonitoredMean(name=f"{self.name}_commitment_loss")
+        self.perplexity_tracker = MonitoredMean(name=f"{self.name}_perplexity")
+        self.usage_tracker = MonitoredMean(name=f"{self.name}_usage")
 
     # ------------------------------------------------------------------ weights
     def build(self, input_shape):
@@ -355,13 +356,13 @@ class VectorQuantization(keras.layers.Layer):
         return ops.take(candidates, rows, axis=0)
 
     def _update_metrics(self, one_hot, quantization_loss, commitment_loss):
-        self.quantization_loss_tracker.update_state(quantization_loss)
-        self.commitment_loss_tracker.update_state(commitment_loss)
+        update_tracker(self.quantization_loss_tracker, quantization_loss)
+        update_tracker(self.commitment_loss_tracker, commitment_loss)
         # One shared codebook: usage over every vector of the batch.
         counts = ops.sum(ops.reshape(one_hot, (-1, self.num_codes)), axis=0)
         perplexity, used_fraction = usage_statistics(counts, float(self.num_codes))
-        self.perplexity_tracker.update_state(perplexity)
-        self.usage_tracker.update_state(used_fraction)
+        update_tracker(self.perplexity_tracker, perplexity)
+        update_tracker(self.usage_tracker, used_fraction)
 
     # ------------------------------------------------------------------ codes
     def encode_codes(self, inputs):

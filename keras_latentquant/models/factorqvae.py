@@ -67,6 +67,13 @@ class FactorQVAE(keras.Model):
     `fit` reads `(images, images)` or `images` batches of an even size.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The train step's terms. Owned by the model, not the bottleneck layer: in any other model they would
+        # never be updated, and the one named "loss" would shadow that model's loss in its logs.
+        self.step_trackers = {name: keras.metrics.Mean(name=name) for name in (
+            "loss", "reconstruction_loss", "total_correlation", "discriminator_loss")}
+
     def _parts(self):
         encoder, decoder = self.get_layer("encoder"), self.get_layer("decoder")
         bottleneck = next(layer for layer in self.layers if isinstance(layer, FactorQuantization))
@@ -74,9 +81,9 @@ class FactorQVAE(keras.Model):
 
     @property
     def metrics(self):
-        # The trackers live in the bottleneck, made with the model (inside a distribution strategy's scope).
+        # Made with the model (inside a distribution strategy's scope), like the bottleneck's own trackers.
         _, bottleneck, _ = self._parts()
-        return [*bottleneck.step_trackers.values(), bottleneck.kl_tracker, bottleneck.perplexity_tracker,
+        return [*self.step_trackers.values(), bottleneck.kl_tracker, bottleneck.perplexity_tracker,
                 bottleneck.usage_tracker]
 
     def train_step(self, data):
@@ -112,7 +119,7 @@ class FactorQVAE(keras.Model):
         bottleneck.kl_tracker.update_state(kl)
         for name, value in (("loss", loss), ("reconstruction_loss", reconstruction),
                             ("total_correlation", total_correlation), ("discriminator_loss", discriminator_loss)):
-            bottleneck.step_trackers[name].update_state(value)
+            self.step_trackers[name].update_state(value)
         return {metric.name: metric.result() for metric in self.metrics}
 
     def test_step(self, data):
@@ -124,7 +131,7 @@ class FactorQVAE(keras.Model):
         reconstruction = ops.mean(ops.square(ops.sigmoid(logits) - ops.cast(images, "float32")))
         total_correlation = bottleneck.total_correlation(weights)
         loss = reconstruction + bottleneck.kl_weight * kl + bottleneck.tc_weight * total_correlation
-        trackers = bottleneck.step_trackers
+        trackers = self.step_trackers
         for name, value in (("loss", loss), ("reconstruction_loss", reconstruction),
                             ("total_correlation", total_correlation)):
             trackers[name].update_state(value)
