@@ -15,7 +15,7 @@ import keras
 # Private in Keras 3.15 (pinned): whether `call` runs inside a stateless call, and what that call carries.
 from keras.src.backend.common.stateless_scope import get_stateless_scope, in_stateless_scope
 
-__all__ = ["MonitoredMean", "update_tracker"]
+__all__ = ["MonitoredMean", "replica_context", "update_tracker"]
 
 
 @keras.saving.register_keras_serializable(package="keras_latentquant")
@@ -34,3 +34,14 @@ def update_tracker(tracker: keras.metrics.Metric, value) -> None:
         if any(scope.get_current_value(variable) is None for variable in tracker.variables):
             return
     tracker.update_state(value)
+
+
+def replica_context():
+    """TensorFlow's `tf.distribute` replica context under the TensorFlow backend (None in cross-replica context);
+    None on the other backends, which the layers' multi-replica paths do not concern. TensorFlow is imported
+    only here, so the layers load without it on JAX and PyTorch."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return tf.distribute.get_replica_context()

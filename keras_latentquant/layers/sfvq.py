@@ -17,7 +17,6 @@ import itertools
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
@@ -328,6 +327,8 @@ class SpaceFillingVectorQuantization(keras.layers.Layer):
         (other backends draw from the seed generator with `keras.random`)."""
         if keras.backend.backend() != "tensorflow":
             return keras.random.normal(shape, seed=self.seed_generator)
+        import tensorflow as tf
+
         seed = ops.cast(self.seed_generator.next(), "int64")
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:

@@ -16,11 +16,10 @@ codewords in both modes.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from keras_latentquant.layers.codebook_usage import usage_statistics
-from keras_latentquant.layers.monitoring import MonitoredMean, update_tracker
+from keras_latentquant.layers.monitoring import MonitoredMean, replica_context, update_tracker
 from keras_latentquant.layers.validation import (
     latent_axis_size,
     require_built,
@@ -277,10 +276,11 @@ class VectorQuantization(keras.layers.Layer):
         if self.dead_code_threshold > 0:
             replacements = self._random_batch_vectors(flat_latents)
         num_local = ops.shape(flat_latents)[0]
-        context = tf.distribute.get_replica_context()
+        context = replica_context()
         if context is None or context.num_replicas_in_sync == 1:
             self._update_state(counts, sums, replacements, num_local)
             return outputs
+        import tensorflow as tf  # several replicas: the TensorFlow backend
 
         @tf.custom_gradient
         def identity_with_update_on_backward(tensor):
@@ -441,8 +441,10 @@ class VectorQuantization(keras.layers.Layer):
 
 def _sum_over_replicas(*tensors):
     """Sums tensors over the replicas of the current tf.distribute strategy (identity without one)."""
-    context = tf.distribute.get_replica_context()
-    # None: cross-replica context (the caller sees the whole batch already).
+    context = replica_context()
+    # None: cross-replica context (the caller sees the whole batch already), or another backend.
     if context is None or context.num_replicas_in_sync == 1:
         return tensors
+    import tensorflow as tf
+
     return tuple(context.all_reduce(tf.distribute.ReduceOp.SUM, list(tensors)))

@@ -69,7 +69,9 @@ def run(name):
     for metric in layer.metrics:
         results[f"metric_{metric.name.removeprefix('bottleneck_')}"] = np.asarray(
             keras.ops.convert_to_numpy(metric.result()), dtype=np.float32)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    # Eager steps on TensorFlow and PyTorch (tracing a one-step model costs more than the step); JAX compiles, as
+    # its fit does (its eager ops are compiled one by one, no faster).
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse", run_eagerly=keras.backend.backend() != "jax")
     results["inference_loss"] = np.float32(model.test_on_batch(x, x, return_dict=True)["loss"])
     training_loss = np.float32(model.train_on_batch(x, x, return_dict=True)["loss"])
     if CASES[name][3]:
@@ -87,6 +89,8 @@ def main(path):
     for name in CASES:
         for key, value in run(name).items():
             saved[f"{name}/{key}"] = value
+    # Whether the layers ran without importing TensorFlow (they need it only for tf.distribute on its backend).
+    saved["tensorflow_imported"] = np.bool_("tensorflow" in sys.modules)
     np.savez(path, backend=keras.backend.backend(), **saved)
 
 

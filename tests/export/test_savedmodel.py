@@ -1,5 +1,6 @@
 """`keras_latentquant.export` and `export/savedmodel.py`: SavedModels for TF Serving equal the Keras model."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -276,21 +277,37 @@ def test_command_writes_tree_and_refuses_to_overwrite(qlae, tmp_path):
     assert "or remove it" in again.stderr
 
 
-@pytest.mark.skipif(shutil.which("tensorflow_model_server") is None,
-                    reason="tensorflow_model_server is not on PATH (it is not a pip package; install it from "
-                           "the TF Serving apt repository or use the tensorflow/serving image)")
-def test_tensorflow_model_server_answers_rest_predict(exported, qlae, images):
-    root, _ = exported
+def _free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        ["tensorflow_model_server", "--port=0", f"--rest_api_port={port}", "--rest_api_num_threads=2",
-         f"--model_config_file={root / 'models.config'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+        return probe.getsockname()[1]
+
+
+def _serving_command(root, grpc_port, rest_port):
+    """The command that serves `root`'s models.config: the binary where it is on PATH, else the tensorflow/serving
+    container where Docker runs and has the image; None when neither is here."""
+    if shutil.which("tensorflow_model_server"):
+        return ["tensorflow_model_server", f"--port={grpc_port}", f"--rest_api_port={rest_port}",
+                f"--model_config_file={root / 'models.config'}"]
+    if shutil.which("docker") and subprocess.run(["docker", "image", "inspect", "tensorflow/serving"],
+                                                 capture_output=True).returncode == 0:
+        return ["docker", "run", "--rm", "-p", f"{grpc_port}:8500", "-p", f"{rest_port}:8501",
+                "-v", f"{root}:{root}", "tensorflow/serving", f"--model_config_file={root / 'models.config'}"]
+    return None
+
+
+def test_tensorflow_serving_answers_both_clients(exported, qlae, images):
+    from keras_latentquant import serving_client
+
+    root, _ = exported
+    grpc_port, rest_port = _free_port(), _free_port()
+    command = _serving_command(root, grpc_port, rest_port)
+    if command is None:
+        pytest.skip("neither tensorflow_model_server (not a pip package: TF Serving's apt repository) nor Docker "
+                    "with the tensorflow/serving image is here")
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        url = f"http://127.0.0.1:{port}/v1/models/encoder"
+        url = f"http://127.0.0.1:{rest_port}/v1/models/encoder"
         for _ in range(120):
             try:
                 with urllib.request.urlopen(url, timeout=1) as response:
@@ -298,12 +315,17 @@ def test_tensorflow_model_server_answers_rest_predict(exported, qlae, images):
                         break
             except OSError:
                 time.sleep(0.5)
+        reference = _keras_reference(qlae, images[:2])
         body = json.dumps({"signature_name": "serving_default", "instances": images[:2].tolist()}).encode()
         request = urllib.request.Request(f"{url}:predict", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
             predictions = json.loads(response.read())["predictions"]
-        np.testing.assert_array_equal([row["codes"] for row in predictions],
-                                      _keras_reference(qlae, images[:2])["codes"])
+        np.testing.assert_array_equal([row["codes"] for row in predictions], reference["codes"])
+        rest = serving_client.predict_rest(f"http://127.0.0.1:{rest_port}", "decoder", {"codes": reference["codes"]})
+        np.testing.assert_allclose(rest["images"], reference["images"], atol=1e-5)
+        if importlib.util.find_spec("tensorflow_serving") is not None:
+            encoded = serving_client.predict_grpc(f"127.0.0.1:{grpc_port}", "encoder", {"images": images[:2]})
+            np.testing.assert_array_equal(encoded["codes"], reference["codes"])
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -389,3 +411,122 @@ def test_command_refuses_an_export_root_in_use(qlae, tmp_path):
     assert completed.returncode != 0
     assert "is in use by another process" in completed.stderr and "exporting another model since" in completed.stderr
     assert not (output / "encoder").exists()
+
+
+# ------------------------------------------------------------------ clients (keras_latentquant.serving_client)
+class _FakeServing:
+    """What TF Serving does with the exported models, behind its REST and gRPC interfaces (no server binary
+    here): the REST side runs the request through `export.rest_request_to_inputs`/`rest_response`, the gRPC side
+    through TensorProtos, both on the loaded SavedModels."""
+
+    def __init__(self, loaded):
+        self.loaded = loaded
+
+    def run(self, model, signature, inputs):
+        return {name: value.numpy() for name, value in self.loaded[model].signatures[signature](**inputs).items()}
+
+
+def _rest_server(fake):
+    import http.server
+    import re
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            model = re.match(r"/v1/models/(\w+)(?:/versions/\d+)?/metadata$", self.path).group(1)
+            signatures = {name: {"outputs": {key: {} for key in function.structured_outputs}}
+                          for name, function in fake.loaded[model].signatures.items()}
+            self._answer(200, {"metadata": {"signature_def": {"signature_def": signatures}}})
+
+        def do_POST(self):
+            model = re.match(r"/v1/models/(\w+)(?:/versions/\d+)?:predict$", self.path).group(1)
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            signature = fake.loaded[model].signatures[body.get("signature_name", "serving_default")]
+            try:
+                inputs = export.rest_request_to_inputs(body, signature)
+                outputs = {name: value.numpy() for name, value in signature(**inputs).items()}
+            except (ValueError, tf.errors.InvalidArgumentError) as error:
+                self._answer(400, {"error": str(error)})
+                return
+            self._answer(200, export.rest_response(outputs, row_format="instances" in body))
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _grpc_server(fake):
+    from concurrent import futures
+
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+        def Predict(self, request, context):
+            inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+            try:
+                outputs = fake.run(request.model_spec.name, request.model_spec.signature_name or "serving_default",
+                                   inputs)
+            except (ValueError, tf.errors.InvalidArgumentError) as error:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            response = predict_pb2.PredictResponse()
+            for name, value in outputs.items():
+                response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+            return response
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Servicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+def test_clients_round_trip_through_serving(transport, exported, qlae, images):
+    from keras_latentquant import serving_client
+
+    if transport == "grpc":
+        pytest.importorskip("tensorflow_serving.apis", reason="the gRPC client needs tensorflow-serving-api")
+    _, loaded = exported
+    fake = _FakeServing(loaded)
+    if transport == "rest":
+        server = _rest_server(fake)
+        address, predict, stop = f"http://127.0.0.1:{server.server_address[1]}", serving_client.predict_rest, server.shutdown
+    else:
+        server, address = _grpc_server(fake)
+        predict, stop = serving_client.predict_grpc, lambda: server.stop(None)
+    try:
+        encoded = predict(address, "encoder", {"images": images})
+        decoded = predict(address, "decoder", {"codes": encoded["codes"]})
+        uint8 = predict(address, "encoder", {"images": np.round(images * 255).astype("uint8")}, signature="encode_uint8")
+        with pytest.raises(serving_client.ServingError, match="codes out of range"):
+            predict(address, "decoder", {"codes": np.full((1, 4), 9, dtype="int32")})
+    finally:
+        stop()
+    reference = _keras_reference(qlae, images)
+    assert set(encoded) == {"continuous", "quantized", "codes"} and set(decoded) == {"images"}
+    np.testing.assert_array_equal(encoded["codes"], reference["codes"])
+    np.testing.assert_allclose(encoded["continuous"], reference["continuous"], atol=1e-5)
+    np.testing.assert_allclose(decoded["images"], reference["images"], atol=1e-5)
+    assert uint8["codes"].shape == reference["codes"].shape
+
+
+def test_rest_client_without_a_server_says_so():
+    from keras_latentquant import serving_client
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(serving_client.ServingError, match=f"No TF Serving REST API at http://127.0.0.1:{port}"):
+        serving_client.predict_rest(f"http://127.0.0.1:{port}", "encoder", {"images": np.zeros((1, 64, 64, 1))})
