@@ -4,7 +4,8 @@
 
 Parts, bottom to top (a part may import its own level and the levels below):
 
-    0  layers, optimizers, metrics, datasets, plotting, model_files   building blocks
+    0  layers, optimizers, metrics, datasets, plotting, model_files   building blocks (and serving_client, which
+                                                                     imports nothing of the package)
     1  models                                                        architectures and the model catalogue
     2  training                                                      config, callbacks, evaluation, train()
     3  tuning, export, evaluate, interpret                           commands built on training
@@ -22,7 +23,7 @@ import pytest
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "keras_latentquant")
 LEVELS = {
     "layers": 0, "optimizers": 0, "metrics": 0, "datasets": 0, "plotting": 0, "model_files": 0,
-    "folder_lock": 0, "suggest": 0,
+    "folder_lock": 0, "suggest": 0, "serving_client": 0,
     "models": 1,
     "training": 2,
     "tuning": 3, "export": 3, "evaluate": 3, "interpret": 3,
