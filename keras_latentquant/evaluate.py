@@ -28,9 +28,12 @@ __all__ = ["resolve_model_path", "format_table"]
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, or a training output folder holding model.keras.")
-flags.DEFINE_string("dataset", "procedural_dsprites", "Registered dataset name.")
-flags.DEFINE_string("dataset_config", None, "Builder config (default: the dataset's).")
-flags.DEFINE_string("data_dir", None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
+flags.DEFINE_string("dataset", None, "Registered dataset name (default: the training run's, from its config.json "
+                    "next to the model; else procedural_dsprites).")
+flags.DEFINE_string("dataset_config", None, "Builder config (default: the run's, when the dataset is the run's; "
+                    "else the dataset's).")
+flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's, else $TFDS_DATA_DIR or "
+                    "~/tensorflow_datasets).")
 flags.DEFINE_string("split", None, "TFDS split to score (default: the last --num_samples examples of train, "
                     "the trainer's held-out slice).")
 flags.DEFINE_integer("num_samples", 10_000, "Number of samples to encode and score.", lower_bound=10)
@@ -69,8 +72,11 @@ def main(argv):
         raise app.UsageError(str(error)) from None
     from keras_latentquant.datasets.registry import get_dataset_spec
 
+    from keras_latentquant.model_files import resolve_data_settings
+
+    data = resolve_data_settings(model_path, FLAGS.dataset, FLAGS.dataset_config, FLAGS.data_dir)
     try:
-        spec = get_dataset_spec(FLAGS.dataset)
+        spec = get_dataset_spec(data["dataset"])
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     import keras_latentquant
@@ -92,17 +98,19 @@ def main(argv):
     model_shape = tuple(model.image_shape) if hasattr(model, "image_shape") else tuple(model.input_shape[1:])
     if model_shape != tuple(spec.image_shape):
         raise app.UsageError(
-            f"The model takes images of shape {model_shape} but {FLAGS.dataset} has {tuple(spec.image_shape)}; "
+            f"The model takes images of shape {model_shape} but {data['dataset']} has {tuple(spec.image_shape)}; "
             "evaluate it on the dataset it was trained on."
         )
     split = FLAGS.split or f"train[-{FLAGS.num_samples}:]"
     try:
         images, factors = load_arrays(
-            FLAGS.dataset, FLAGS.dataset_config, split=split, data_dir=FLAGS.data_dir, max_examples=FLAGS.num_samples
+            data["dataset"], data["dataset_config"], split=split, data_dir=data["data_dir"],
+            max_examples=FLAGS.num_samples,
         )
     except DATA_ERRORS as error:
         sys.exit(f"error: {error}")
-    print(f"model {model_path}; data {FLAGS.dataset} split {split}: {len(images)} samples", flush=True)
+    source = " (the training run's, from its config.json)" if data["from_run"] else ""
+    print(f"model {model_path}; data {data['dataset']}{source} split {split}: {len(images)} samples", flush=True)
     # Every metric; PSNR only for autoencoders (a GAN has no reconstruction).
     metrics = METRICS if is_autoencoder(model) else tuple(m for m in METRICS if m != "psnr")
     scores = evaluate_model(
@@ -114,7 +122,7 @@ def main(argv):
     os.makedirs(output_dir, exist_ok=True)
     write_json_atomic(
         os.path.join(output_dir, "evaluation.json"),
-        {"model": model_path, "dataset": FLAGS.dataset, "split": split, "factor_names": list(spec.factor_names), **scores},
+        {"model": model_path, "dataset": data["dataset"], "split": split, "factor_names": list(spec.factor_names), **scores},
     )
     plotting.save_nmi_heatmap(
         scores["nmi"], os.path.join(output_dir, "nmi_heatmap.png"), source_names=spec.factor_names,

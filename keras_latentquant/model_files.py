@@ -74,6 +74,45 @@ def resolve_model_path(path: str) -> str:
     return path
 
 
+#: What a command that reads data for a trained model takes from the run's config.json when not told.
+DATA_SETTINGS = ("dataset", "dataset_config", "data_dir")
+
+
+def run_data_settings(model_path: str) -> dict[str, str]:
+    """The dataset, dataset config and data directory recorded by the training run a `.keras` file belongs to
+    (the `config.json` of its folder, or of the folder above for `checkpoints/latest.keras`); `{}` for a file
+    outside a run folder or an unreadable config."""
+    folder = os.path.dirname(os.path.abspath(model_path))
+    for candidate in (folder, os.path.dirname(folder)):
+        path = os.path.join(candidate, "config.json")
+        if os.path.isfile(path):
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    config = json.load(handle)
+            except (OSError, ValueError):
+                return {}
+            if not isinstance(config, dict):
+                return {}
+            return {key: config[key] for key in DATA_SETTINGS if isinstance(config.get(key), str)}
+    return {}
+
+
+def resolve_data_settings(model_path: str, dataset: str | None, dataset_config: str | None,
+                          data_dir: str | None, default_dataset: str = "procedural_dsprites") -> dict:
+    """`{"dataset", "dataset_config", "data_dir", "from_run"}` for a command scoring the model at `model_path`:
+    the flags where given; else the training run's (its dataset's config only when the dataset is the run's);
+    else `default_dataset` and the dataset's default config. `from_run` names the config.json used, if any."""
+    run = run_data_settings(model_path)
+    from_run = dataset is None and "dataset" in run
+    resolved = {
+        "dataset": dataset or run.get("dataset", default_dataset),
+        "dataset_config": dataset_config or (run.get("dataset_config") if from_run else None),
+        "data_dir": data_dir or run.get("data_dir"),
+    }
+    resolved["from_run"] = from_run
+    return resolved
+
+
 def _last_evaluated_step(folder: str) -> int | None:
     try:
         with open(os.path.join(folder, "evaluations.jsonl"), encoding="utf-8") as handle:

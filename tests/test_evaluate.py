@@ -28,11 +28,12 @@ def trained(trained_tiny_qlae):
 def test_evaluate_prints_table_and_writes_json_and_heatmap(trained):
     folder, data_dir, output_dir = trained
     completed = _run(
-        ["-m", "keras_latentquant.evaluate", f"--model={output_dir}", "--dataset_config=tiny",
-         f"--data_dir={data_dir}", "--num_samples=300", "--dci_importance=linear"],
+        # No --dataset, --dataset_config or --data_dir: the run's own, from its config.json.
+        ["-m", "keras_latentquant.evaluate", f"--model={output_dir}", "--num_samples=300", "--dci_importance=linear"],
         folder,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "data procedural_dsprites (the training run's, from its config.json)" in completed.stdout
     for label in ("InfoM", "InfoE", "InfoC", "DCI D", "DCI C", "DCI I", "MIG", "PSNR"):
         assert label in completed.stdout
     evaluation = json.loads((output_dir / "evaluation" / "evaluation.json").read_text())
@@ -65,3 +66,26 @@ def test_evaluate_errors_name_the_problem(error_runs, index):
     result = error_runs[str(index)]
     assert result["code"] != 0, arguments
     assert message in result["output"], (arguments, result["output"][-2000:])
+
+
+def test_data_settings_come_from_the_run_unless_given(tmp_path):
+    from keras_latentquant.model_files import resolve_data_settings
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(
+        {"dataset": "procedural_shapes3d", "dataset_config": "tiny", "data_dir": "/data/tfds", "steps": 4}))
+    for model in (run / "model.keras", run / "checkpoints" / "latest.keras"):
+        assert resolve_data_settings(str(model), None, None, None) == {
+            "dataset": "procedural_shapes3d", "dataset_config": "tiny", "data_dir": "/data/tfds", "from_run": True}
+    # Another dataset named: not the run's config (it belongs to the run's dataset), but the run's data folder.
+    assert resolve_data_settings(str(run / "model.keras"), "procedural_dsprites", None, None) == {
+        "dataset": "procedural_dsprites", "dataset_config": None, "data_dir": "/data/tfds", "from_run": False}
+    assert resolve_data_settings(str(run / "model.keras"), None, "full", "/other") == {
+        "dataset": "procedural_shapes3d", "dataset_config": "full", "data_dir": "/other", "from_run": True}
+    # A file outside a run folder (or an unreadable config) keeps the old default.
+    (tmp_path / "loose").mkdir()
+    assert resolve_data_settings(str(tmp_path / "loose" / "m.keras"), None, None, None) == {
+        "dataset": "procedural_dsprites", "dataset_config": None, "data_dir": None, "from_run": False}
+    (run / "config.json").write_text("{not json")
+    assert resolve_data_settings(str(run / "model.keras"), None, None, None)["dataset"] == "procedural_dsprites"

@@ -26,9 +26,12 @@ from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, or a training output folder holding model.keras.")
-flags.DEFINE_string("dataset", "procedural_dsprites", "Registered dataset name.")
-flags.DEFINE_string("dataset_config", None, "Builder config (default: the dataset's).")
-flags.DEFINE_string("data_dir", None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
+flags.DEFINE_string("dataset", None, "Registered dataset name (default: the training run's, from its config.json "
+                    "next to the model; else procedural_dsprites).")
+flags.DEFINE_string("dataset_config", None, "Builder config (default: the run's, when the dataset is the run's; "
+                    "else the dataset's).")
+flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's, else $TFDS_DATA_DIR or "
+                    "~/tensorflow_datasets).")
 flags.DEFINE_integer("num_samples", 10_000, "Encode the last this many training examples.", lower_bound=2)
 flags.DEFINE_integer("num_points", 32, "Corner points of the final curve (initial_points * 2^m).", lower_bound=2)
 flags.DEFINE_integer("initial_points", 4, "Corner points at the start; doubled up to --num_points.", lower_bound=2)
@@ -78,8 +81,11 @@ def main(argv):
 
     from keras_latentquant.datasets.registry import get_dataset_spec
 
+    from keras_latentquant.model_files import resolve_data_settings
+
+    data = resolve_data_settings(model_path, FLAGS.dataset, FLAGS.dataset_config, FLAGS.data_dir)
     try:
-        spec = get_dataset_spec(FLAGS.dataset)
+        spec = get_dataset_spec(data["dataset"])
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     import keras_latentquant
@@ -102,22 +108,24 @@ def main(argv):
     model_shape = tuple(model.image_shape) if hasattr(model, "image_shape") else tuple(model.input_shape[1:])
     if model_shape != tuple(spec.image_shape):
         raise app.UsageError(
-            f"The model takes images of shape {model_shape} but {FLAGS.dataset} has {tuple(spec.image_shape)}; "
+            f"The model takes images of shape {model_shape} but {data['dataset']} has {tuple(spec.image_shape)}; "
             "interpret it on the dataset it was trained on."
         )
     split = f"train[-{FLAGS.num_samples}:]"
     try:
         images, factors = load_arrays(
-            FLAGS.dataset, FLAGS.dataset_config, split=split, data_dir=FLAGS.data_dir, max_examples=FLAGS.num_samples
+            data["dataset"], data["dataset_config"], split=split, data_dir=data["data_dir"],
+            max_examples=FLAGS.num_samples,
         )
     except DATA_ERRORS as error:
         sys.exit(f"error: {error}")
     if len(images) < FLAGS.num_points:
         raise app.UsageError(
-            f"{FLAGS.dataset} split {split} has only {len(images)} examples, fewer than --num_points="
+            f"{data['dataset']} split {split} has only {len(images)} examples, fewer than --num_points="
             f"{FLAGS.num_points}."
         )
-    print(f"model {model_path}; data {FLAGS.dataset} split {split}: {len(images)} samples", flush=True)
+    source = " (the training run's, from its config.json)" if data["from_run"] else ""
+    print(f"model {model_path}; data {data['dataset']}{source} split {split}: {len(images)} samples", flush=True)
 
     # The run folder when --model names one (also for its checkpoints/latest.keras), else the file's folder.
     run_dir = FLAGS.model if os.path.isdir(FLAGS.model) else os.path.dirname(os.path.abspath(model_path))
@@ -127,7 +135,7 @@ def main(argv):
         initial_points=FLAGS.initial_points, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
         learning_rate=FLAGS.learning_rate, num_bins=FLAGS.num_bins, num_images=FLAGS.num_images,
         seed=FLAGS.seed, encode_batch_size=FLAGS.encode_batch_size, verbose=FLAGS.verbose,
-        metadata={"model": model_path, "dataset": FLAGS.dataset, "dataset_config": FLAGS.dataset_config,
+        metadata={"model": model_path, "dataset": data["dataset"], "dataset_config": data["dataset_config"],
                   "split": split, "factor_names": list(spec.factor_names)},
     )
     print(format_table(summary))
