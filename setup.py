@@ -21,6 +21,7 @@ INSTALL_REQUIRES = [
     "h5py==3.*",  # TFDS's dsprites/shapes3d builders read the release .h5 files (`tfds build`); Keras .weights.h5
     "pillow==13.*",  # reads the real Falcor3D / Isaac3D PNGs
     "tensorboard==2.21.*",
+    "flask==3.1.*",  # the latent explorer's web server (keras_latentquant/explore)
     # tensorflow-datasets 4.9.10 imports importlib_resources but declares it only for Python < 3.9.
     "importlib_resources==7.*",
 ]
@@ -34,6 +35,7 @@ setup(
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["keras_latentquant", "keras_latentquant.*"]),
     install_requires=INSTALL_REQUIRES,
+    package_data={"keras_latentquant.explore": ["static/*"]},
     extras_require={
         # jax and torch: the cross-backend tests run the layers under Keras's JAX and PyTorch backends too
         # (torch 2.13.0 is the CPU build on this project's machines; from PyPI it is the CUDA build).

@@ -337,8 +337,10 @@ def format_tree(root: str) -> str:
 
 # ---------------------------------------------------------------------------- REST format
 def _input_specs(signature) -> dict:
-    """`{input name: TensorSpec}` of a concrete function or loaded signature."""
-    return dict(signature.structured_input_signature[1])
+    """`{input name: TensorSpec}` of a loaded signature (keyword inputs) or of a concrete function of
+    `build_serving_modules` (positional inputs, named by their specs)."""
+    positional, keywords = signature.structured_input_signature
+    return dict(keywords) if keywords else {spec.name: spec for spec in positional}
 
 
 def _to_tensor(name: str, value, spec: tf.TensorSpec) -> tf.Tensor:

@@ -8,7 +8,7 @@ Parts, bottom to top (a part may import its own level and the levels below):
                                                                      imports nothing of the package)
     1  models                                                        architectures and the model catalogue
     2  training                                                      config, callbacks, evaluation, train()
-    3  tuning, export, evaluate, interpret                           commands built on training
+    3  tuning, export, evaluate, interpret, explore                  commands built on training
 
 Imports are read from the source (every `import` and `from ... import` of `keras_latentquant`, function-level
 ones included), so a lazy import cannot hide a dependency.
@@ -26,7 +26,7 @@ LEVELS = {
     "folder_lock": 0, "suggest": 0, "serving_client": 0,
     "models": 1,
     "training": 2,
-    "tuning": 3, "export": 3, "evaluate": 3, "interpret": 3,
+    "tuning": 3, "export": 3, "evaluate": 3, "interpret": 3, "explore": 3,
 }
 
 

@@ -1,0 +1,96 @@
+"""`python -m keras_latentquant.explore --model=RUN_DIR_OR_.keras`: serves the latent explorer on 127.0.0.1.
+
+The page shows one slider per latent (snapping to each latent's codebook values for a quantized model, over
+the encoded samples' range for a continuous one), the decoded image following every move, a "random sample"
+and a "reset to a dataset image" button, the model's NMI heatmap with each latent's best-matching factor named
+by its slider, and the traversal strip of the latent under the pointer. GANs work through their generator.
+
+The dataset images and the evaluation come from the run: its dataset (config.json), the last
+`--num_samples` examples of its train split (the trainer's held-out slice), and the NMI of
+`evaluation/evaluation.json` (the evaluation command's) or else of `metrics.json` (the trainer's last
+evaluation). Binds to 127.0.0.1 unless `--host` says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from keras_latentquant.model_files import resolve_data_settings, resolve_model_path  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "A .keras file, or a training output folder holding model.keras.")
+flags.DEFINE_string("host", "127.0.0.1", "Interface to listen on (127.0.0.1: this machine only).")
+flags.DEFINE_integer("port", 8600, "Port to listen on.", lower_bound=0, upper_bound=65535)
+flags.DEFINE_string("serving_url", None, "A TF Serving REST address (http://host:8501) serving the exported "
+                    "decoder; the page's predictions then come from it.")
+flags.DEFINE_integer("num_samples", 16, "Dataset images offered by 'reset to a dataset image' (0: none).",
+                     lower_bound=0)
+flags.DEFINE_string("dataset", None, "Dataset of the sample images (default: the run's).")
+flags.DEFINE_string("dataset_config", None, "Its config (default: the run's).")
+flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's).")
+
+
+def find_evaluation(model_path: str) -> tuple[list | None, list | None]:
+    """(NMI matrix, factor names) of the model's latest evaluation in its run folder, or (None, None)."""
+    folder = os.path.dirname(os.path.abspath(model_path))
+    for run in (folder, os.path.dirname(folder)):
+        for path, read in ((os.path.join(run, "evaluation", "evaluation.json"), lambda d: d),
+                           (os.path.join(run, "metrics.json"), lambda d: d.get("final", {}) | {
+                               "factor_names": d.get("factor_names")})):
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    found = read(json.load(handle))
+            except (OSError, ValueError, AttributeError):
+                continue
+            if found.get("nmi") and found.get("factor_names"):
+                return found["nmi"], found["factor_names"]
+    return None, None
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments (flags need --): {' '.join(argv[1:])}")
+    if not FLAGS.model:
+        raise app.UsageError("--model is required: a .keras file or a training output folder.")
+    try:
+        model_path = resolve_model_path(FLAGS.model)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(str(error)) from None
+    data = resolve_data_settings(model_path, FLAGS.dataset, FLAGS.dataset_config, FLAGS.data_dir)
+    logging.set_verbosity(logging.WARNING)  # TFDS's reading notes
+    import keras_latentquant
+
+    keras_latentquant.import_all()
+    from keras_latentquant.datasets import DATA_ERRORS
+    from keras_latentquant.datasets.pipeline import load_arrays
+    from keras_latentquant.explore.server import ExplorerModel, create_app
+    from keras_latentquant.model_files import load_model_file
+
+    try:
+        model = load_model_file(model_path)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    images = None
+    if FLAGS.num_samples:
+        try:
+            images, _ = load_arrays(data["dataset"], data["dataset_config"], split=f"train[-{FLAGS.num_samples}:]",
+                                    data_dir=data["data_dir"], max_examples=FLAGS.num_samples)
+        except DATA_ERRORS as error:
+            sys.exit(f"error: {error}")
+    nmi, factor_names = find_evaluation(model_path)
+    explorer = ExplorerModel(model, images=images, nmi=nmi, factor_names=factor_names)
+    print(f"latent explorer for {model_path}: {explorer.num_latents} latents ({explorer.kind}), "
+          f"{0 if images is None else len(images)} dataset images from {data['dataset']}; "
+          f"open http://{FLAGS.host}:{FLAGS.port}/ (Ctrl-C stops)", flush=True)
+    create_app(explorer, serving_url=FLAGS.serving_url).run(host=FLAGS.host, port=FLAGS.port, threaded=True)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,182 @@
+"""The latent explorer's web application (Flask): the page, what it needs to know of the model, and a decoder
+endpoint that speaks TF Serving's REST predict format.
+
+Routes:
+
+- `GET /`: the page (`static/index.html`, `static/explorer.js`).
+- `GET /api/model`: what the page draws: the kind of latents (`codes`: integer indices into each latent's
+  codebook; `values`: continuous), each latent's slider values (a codebook's values, or a range from encoded
+  samples), each latent's best-matching factor (from the model's evaluation NMI), the NMI matrix, and
+  encoded dataset samples (their images and latents) for "reset to a dataset image".
+- `POST /v1/models/<decoder|generator>:predict`: TF Serving's REST predict (`{"instances": ...}` rows or
+  `{"inputs": ...}` columns, optional `"signature_name"`), answered as TF Serving answers it. It runs the same
+  serving module `export/savedmodel.py` saves (`export.build_serving_modules`), so its checks are the exported
+  model's: codes out of range, wrong shapes or dtypes give HTTP 400 with the message. With `serving_url`, the
+  request is forwarded to a real TF Serving instead (the page then shows what that server answers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+
+import numpy as np
+import tensorflow as tf
+from flask import Flask, Response, jsonify, request, send_from_directory
+
+from keras_latentquant import export
+
+__all__ = ["ExplorerModel", "create_app"]
+
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+# Continuous latents: slider positions across the encoded samples' range.
+_CONTINUOUS_STEPS = 21
+
+
+class ExplorerModel:
+    """What the explorer serves for one trained model.
+
+    Args:
+        model: an autoencoder or InfoGAN of `keras_latentquant.models`.
+        images: float32 `(N, H, W, C)` dataset images in [0, 1] to offer as starting points (may be empty).
+        nmi: the model's `(num_factors, num_latents)` NMI matrix from its evaluation, or None.
+        factor_names: the dataset's factor names (rows of `nmi`), or None.
+    """
+
+    def __init__(self, model, images=None, nmi=None, factor_names=None):
+        modules = export.build_serving_modules(model)
+        (self.encoder_name, (_, self.encoder_signatures)), (self.decoder_name, (_, self.decoder_signatures)) = (
+            modules.items())
+        self.kind = "codes" if "decode_values" in self.decoder_signatures else "values"
+        self.image_shape = [int(size) for size in export._image_shape(model)]
+        images = np.zeros((0, *self.image_shape), "float32") if images is None else np.asarray(images)
+        self.images = images.astype("float32")
+        latent_key = "codes" if self.kind == "codes" else "latents"
+        if len(self.images):
+            encoded = self.encoder_signatures["serving_default"](images=tf.constant(self.images))
+            self.samples = encoded[latent_key].numpy()
+        else:
+            self.samples = None
+        if self.kind == "codes":
+            quantizer = _quantizer(model)
+            codebook, counts = quantizer.codebook_values(), quantizer.values_per_dimension
+            self.slider_values = [codebook[j, :counts[j]].tolist() for j in range(len(counts))]
+        else:
+            (spec,) = export._input_specs(self.decoder_signatures["serving_default"]).values()
+            num_latents = int(spec.shape[-1])
+            if self.samples is not None and len(self.samples) > 1:
+                low, high = self.samples.min(axis=0), self.samples.max(axis=0)
+            else:
+                low, high = np.full(num_latents, -3.0), np.full(num_latents, 3.0)
+            self.slider_values = [np.linspace(lo, hi, _CONTINUOUS_STEPS).tolist() for lo, hi in zip(low, high)]
+        self.nmi = None if nmi is None else np.asarray(nmi, dtype="float64")
+        self.factor_names = list(factor_names) if factor_names is not None else None
+
+    @property
+    def num_latents(self) -> int:
+        return len(self.slider_values)
+
+    def latent_labels(self) -> list[dict | None]:
+        """Per latent: the factor it shares most information with and that NMI, or None without an evaluation."""
+        if self.nmi is None or self.factor_names is None or self.nmi.shape[1] != self.num_latents:
+            return [None] * self.num_latents
+        best = self.nmi.argmax(axis=0)
+        return [{"factor": self.factor_names[i], "nmi": round(float(self.nmi[i, j]), 3)} for j, i in enumerate(best)]
+
+    def description(self) -> dict:
+        """The JSON `GET /api/model` answers."""
+        return {
+            "kind": self.kind,
+            "decoder": self.decoder_name,
+            "image_shape": self.image_shape,
+            "num_latents": self.num_latents,
+            "slider_values": self.slider_values,
+            "labels": self.latent_labels(),
+            "factor_names": self.factor_names,
+            "nmi": None if self.nmi is None else np.round(self.nmi, 4).tolist(),
+            "samples": [] if self.samples is None else [
+                {"latents": self.samples[i].tolist(), "image": np.round(self.images[i], 3).tolist()}
+                for i in range(len(self.samples))
+            ],
+        }
+
+    def predict(self, name: str, body) -> tuple[int, dict]:
+        """TF Serving's answer (status, JSON) to a REST predict request for model `name`."""
+        if name != self.decoder_name:
+            return 404, {"error": f"Servable not found: this explorer serves {self.decoder_name!r}, not {name!r}."}
+        if not isinstance(body, dict):
+            return 400, {"error": "The body must be a JSON object: {\"instances\": [...]} or {\"inputs\": ...}."}
+        signature_name = body.get("signature_name", "serving_default")
+        signature = self.decoder_signatures.get(signature_name)
+        if signature is None:
+            return 400, {"error": f"Unknown signature_name {signature_name!r}; this decoder has "
+                                  f"{sorted(self.decoder_signatures)}."}
+        try:
+            inputs = export.rest_request_to_inputs(body, signature)
+            outputs = {key: value.numpy() for key, value in signature(**inputs).items()}
+        except ValueError as error:
+            return 400, {"error": str(error)}
+        except tf.errors.InvalidArgumentError as error:
+            return 400, {"error": _assertion_message(error)}
+        return 200, export.rest_response(outputs, row_format="instances" in body)
+
+
+def _quantizer(model):
+    """The `LatentQuantization` whose codes the decoder (or an InfoGAN's generator) reads."""
+    if hasattr(model, "generator"):
+        return model.quantizer
+    from keras_latentquant.models.autoencoders import get_bottleneck
+
+    return get_bottleneck(model)
+
+
+def _assertion_message(error: tf.errors.InvalidArgumentError) -> str:
+    """The line of a graph error that says what was wrong with the input (the serving modules' assertions)."""
+    lines = [line.strip() for line in str(error.message).splitlines() if line.strip()]
+    for line in lines:
+        if "out of range" in line or "must be" in line:
+            return line
+    return lines[-1] if lines else "invalid input"
+
+
+def create_app(explorer: ExplorerModel, serving_url: str | None = None) -> Flask:
+    """The Flask application of `explorer`; with `serving_url`, predictions come from that TF Serving."""
+    app = Flask(__name__, static_folder=None)
+
+    @app.get("/")
+    def page():
+        return send_from_directory(STATIC, "index.html")
+
+    @app.get("/static/<path:name>")
+    def static_file(name):
+        return send_from_directory(STATIC, name)
+
+    @app.get("/api/model")
+    def model_description():
+        return jsonify(explorer.description() | {"serving_url": serving_url})
+
+    @app.post("/v1/models/<name>:predict")
+    def predict(name):
+        body = request.get_json(silent=True)
+        if body is None:
+            return jsonify({"error": "The body is not JSON (send Content-Type: application/json)."}), 400
+        if serving_url:
+            return _forward(f"{serving_url.rstrip('/')}/v1/models/{name}:predict", body)
+        status, answer = explorer.predict(name, body)
+        return jsonify(answer), status
+
+    return app
+
+
+def _forward(url: str, body: dict) -> Response:
+    forwarded = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(forwarded, timeout=60) as answer:
+            return Response(answer.read(), status=answer.status, mimetype="application/json")
+    except urllib.error.HTTPError as error:
+        return Response(error.read(), status=error.code, mimetype="application/json")
+    except urllib.error.URLError as error:
+        return Response(json.dumps({"error": f"TF Serving at {url} did not answer ({error.reason})."}), status=502,
+                        mimetype="application/json")
