@@ -40,7 +40,7 @@ setup(
         # jax and torch: the cross-backend tests run the layers under Keras's JAX and PyTorch backends too
         # (torch 2.13.0 is the CPU build on this project's machines; from PyPI it is the CUDA build).
         "test": ["pytest==9.*", "pytest-xdist==3.8.*", "jax==0.10.*", "torch==2.13.0",
-                 "tensorflow-serving-api==2.21.*"],
+                 "tensorflow-serving-api==2.21.*", "playwright==1.65.*"],
         # the gRPC client of TF Serving (keras_latentquant.serving_client.predict_grpc, export/client_grpc.py)
         "serving": ["tensorflow-serving-api==2.21.*"],
         "docs": [],

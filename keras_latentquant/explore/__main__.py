@@ -13,7 +13,6 @@ evaluation). Binds to 127.0.0.1 unless `--host` says otherwise.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -37,23 +36,6 @@ flags.DEFINE_string("dataset_config", None, "Its config (default: the run's).")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's).")
 
 
-def find_evaluation(model_path: str) -> tuple[list | None, list | None]:
-    """(NMI matrix, factor names) of the model's latest evaluation in its run folder, or (None, None)."""
-    folder = os.path.dirname(os.path.abspath(model_path))
-    for run in (folder, os.path.dirname(folder)):
-        for path, read in ((os.path.join(run, "evaluation", "evaluation.json"), lambda d: d),
-                           (os.path.join(run, "metrics.json"), lambda d: d.get("final", {}) | {
-                               "factor_names": d.get("factor_names")})):
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    found = read(json.load(handle))
-            except (OSError, ValueError, AttributeError):
-                continue
-            if found.get("nmi") and found.get("factor_names"):
-                return found["nmi"], found["factor_names"]
-    return None, None
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments (flags need --): {' '.join(argv[1:])}")
@@ -70,7 +52,7 @@ def main(argv):
     keras_latentquant.import_all()
     from keras_latentquant.datasets import DATA_ERRORS
     from keras_latentquant.datasets.pipeline import load_arrays
-    from keras_latentquant.explore.server import ExplorerModel, create_app
+    from keras_latentquant.explore.server import ExplorerModel, create_app, find_evaluation
     from keras_latentquant.model_files import load_model_file
 
     try:

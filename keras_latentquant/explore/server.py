@@ -28,7 +28,7 @@ from flask import Flask, Response, jsonify, request, send_from_directory
 
 from keras_latentquant import export
 
-__all__ = ["ExplorerModel", "create_app"]
+__all__ = ["ExplorerModel", "create_app", "find_evaluation"]
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 # Continuous latents: slider positions across the encoded samples' range.
@@ -121,6 +121,23 @@ class ExplorerModel:
         except tf.errors.InvalidArgumentError as error:
             return 400, {"error": _assertion_message(error)}
         return 200, export.rest_response(outputs, row_format="instances" in body)
+
+
+def find_evaluation(model_path: str) -> tuple[list | None, list | None]:
+    """(NMI matrix, factor names) of the model's latest evaluation in its run folder, or (None, None)."""
+    folder = os.path.dirname(os.path.abspath(model_path))
+    for run in (folder, os.path.dirname(folder)):
+        for path, read in ((os.path.join(run, "evaluation", "evaluation.json"), lambda d: d),
+                           (os.path.join(run, "metrics.json"), lambda d: d.get("final", {}) | {
+                               "factor_names": d.get("factor_names")})):
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    found = read(json.load(handle))
+            except (OSError, ValueError, AttributeError):
+                continue
+            if found.get("nmi") and found.get("factor_names"):
+                return found["nmi"], found["factor_names"]
+    return None, None
 
 
 def _quantizer(model):

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_latentquant.explore.__main__ import find_evaluation
-from keras_latentquant.explore.server import ExplorerModel, create_app
+from keras_latentquant.explore.server import ExplorerModel, create_app, find_evaluation
 from keras_latentquant.models import build_ae, build_qlae, build_qlinfogan
 
 NUM_VALUES = [3, 5, 7, 4]  # uneven: the sliders and the range check are per latent
@@ -125,3 +124,29 @@ def test_evaluation_is_found_in_the_run_folder(tmp_path):
     (run / "evaluation" / "evaluation.json").write_text(json.dumps({"nmi": [[0.2, 0.8]], "factor_names": ["x"]}))
     assert find_evaluation(str(run / "model.keras")) == ([[0.2, 0.8]], ["x"])
     assert find_evaluation(str(tmp_path / "elsewhere.keras")) == (None, None)
+
+
+def test_serving_url_forwards_predictions_to_tf_serving(qlae, client):
+    # A second explorer stands in for TF Serving (the same REST predict contract); the page's server forwards to it.
+    import threading
+
+    from werkzeug.serving import make_server
+
+    upstream = make_server("127.0.0.1", 0, create_app(ExplorerModel(qlae)), threaded=True)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    try:
+        forwarding = create_app(ExplorerModel(qlae), serving_url=f"http://127.0.0.1:{upstream.server_port}")
+        forwarding = forwarding.test_client()
+        assert forwarding.get("/api/model").get_json()["serving_url"].startswith("http://127.0.0.1:")
+        codes = [[1, 2, 3, 0]]
+        answer = forwarding.post("/v1/models/decoder:predict", json={"instances": codes})
+        assert answer.status_code == 200
+        np.testing.assert_allclose(answer.get_json()["predictions"], _keras_images(qlae, np.array(codes, "int32")),
+                                   atol=1e-6)
+        bad = forwarding.post("/v1/models/decoder:predict", json={"instances": [[9, 9, 9, 9]]})
+        assert bad.status_code == 400 and "codes out of range" in bad.get_json()["error"]
+    finally:
+        upstream.shutdown()
+    gone = create_app(ExplorerModel(qlae), serving_url=f"http://127.0.0.1:{upstream.server_port}").test_client()
+    answer = gone.post("/v1/models/decoder:predict", json={"instances": [[0, 0, 0, 0]]})
+    assert answer.status_code == 502 and "did not answer" in answer.get_json()["error"]

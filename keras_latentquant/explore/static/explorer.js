@@ -3,6 +3,8 @@
 "use strict";
 
 const state = { model: null, position: [], sampleIndex: 0, pending: null, busy: false, strip: null };
+// Milliseconds from each request to its image on the canvas (read by benchmarks/explorer_latency.py).
+window.explorerLatencies = [];
 
 async function predict(latentRows) {
   // Codes go to the decoder's default signature; continuous values are its only input too.
@@ -53,7 +55,9 @@ async function update() {
     draw(canvas, [image]);
     canvas.dataset.updates = String(Number(canvas.dataset.updates) + 1);
     canvas.dataset.latents = JSON.stringify(latents);
-    document.getElementById("status").textContent = `decoded in ${(performance.now() - started).toFixed(0)} ms`;
+    const elapsed = performance.now() - started;
+    window.explorerLatencies.push(elapsed);
+    document.getElementById("status").textContent = `decoded in ${elapsed.toFixed(0)} ms`;
     document.getElementById("error").textContent = "";
   } catch (error) {
     document.getElementById("error").textContent = String(error.message || error);

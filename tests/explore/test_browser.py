@@ -1,0 +1,71 @@
+"""The latent explorer's page in a real browser: headless Chromium (Debian's) driven by Playwright.
+
+Runs where both are installed (`apt-get install chromium`; Playwright is in the test extras); skipped
+elsewhere, with the reason."""
+
+import json
+import shutil
+import threading
+
+import keras
+import numpy as np
+import pytest
+from werkzeug.serving import make_server
+
+from keras_latentquant.explore.server import ExplorerModel, create_app
+from keras_latentquant.models import build_qlae
+
+CHROMIUM = shutil.which("chromium")
+# As this project's machines need them: no sandbox as root, no GPU, no background connections.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def served():
+    keras.utils.set_random_seed(0)
+    model = build_qlae((64, 64, 1), num_latents=4, num_values=[3, 5, 7, 4], architecture="fast", compile=False)
+    images = np.random.default_rng(0).uniform(0, 1, (3, 64, 64, 1)).astype("float32")
+    explorer = ExplorerModel(model, images=images, nmi=np.eye(2, 4) * 0.8, factor_names=["shape", "scale"])
+    server = make_server("127.0.0.1", 0, create_app(explorer), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", explorer
+    server.shutdown()
+
+
+def test_moving_a_slider_decodes_the_new_codes(served, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extras)")
+    url, explorer = served
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        requests = []
+        page.on("request", lambda r: requests.append(json.loads(r.post_data)) if r.method == "POST" else None)
+        page.goto(url)
+        page.wait_for_selector("body[data-ready=true]")
+        page.wait_for_function("document.getElementById('image').dataset.updates === '1'")
+        start = json.loads(page.get_attribute("#image", "data-latents"))
+        assert start == explorer.samples[0].tolist()  # the first dataset image's codes
+        before = page.evaluate("document.getElementById('image').toDataURL()")
+        labels = page.locator("#sliders .factor").all_inner_texts()
+        assert labels[:2] == ["shape (NMI 0.80)", "scale (NMI 0.80)"]
+
+        # Move latent 2's slider to its last value (index 6 of 7) with the keyboard, as a user would.
+        slider = page.locator("#latent-2")
+        slider.focus()
+        page.keyboard.press("End")
+        page.wait_for_function("JSON.parse(document.getElementById('image').dataset.latents || '[]')[2] === 6")
+        expected = list(start)
+        expected[2] = 6
+        assert {"instances": [expected]} in requests
+        after = page.evaluate("document.getElementById('image').toDataURL()")
+        assert after != before
+        assert page.inner_text("#error") == ""
+
+        # The traversal strip of the latent under the pointer: one image per value of latent 1 (5 values).
+        page.hover("#latent-1")
+        page.wait_for_function("document.getElementById('strip').width === 5 * 64")
+        page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
+        browser.close()
+    assert (tmp_path / "explorer.png").stat().st_size > 5000
