@@ -43,7 +43,7 @@ def _explorer():
         keras.utils.set_random_seed(0)
         model = build_qlae((64, 64, 1), num_latents=10, num_values=10, architecture=F.architecture, compile=False)
         images = np.random.default_rng(0).uniform(0, 1, (4, 64, 64, 1)).astype("float32")
-        return ExplorerModel(model, images=images), f"untrained QLAE ({F.architecture})"
+        return ExplorerModel.from_keras(model, images=images), f"untrained QLAE ({F.architecture})"
     from keras_latentquant.datasets.pipeline import load_arrays
     from keras_latentquant.explore.server import find_evaluation
     from keras_latentquant.model_files import load_model_file, resolve_data_settings, resolve_model_path
@@ -53,7 +53,7 @@ def _explorer():
     images, _ = load_arrays(data["dataset"], data["dataset_config"], split="train[-16:]", data_dir=data["data_dir"],
                             max_examples=16)
     nmi, names = find_evaluation(path)
-    return ExplorerModel(load_model_file(path), images=images, nmi=nmi, factor_names=names), path
+    return ExplorerModel.from_keras(load_model_file(path), images=images, nmi=nmi, factor_names=names), path
 
 
 def main(argv):

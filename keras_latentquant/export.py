@@ -176,6 +176,12 @@ class _DecoderModule(tf.Module):
         )
         if quantizer is not None:
             self.num_values = list(quantizer.values_per_dimension)
+            # Saved with the module (read by the latent explorer on an export folder): each latent's codebook
+            # values (padded rows) and their numbers.
+            self.codebook = tf.Variable(quantizer.codebook_values().astype("float32"), trainable=False,
+                                        name="codebook")
+            self.values_per_dimension = tf.Variable(self.num_values, dtype=tf.int32, trainable=False,
+                                                    name="values_per_dimension")
             self.decode_codes = tf.function(
                 self._decode_codes, input_signature=[tf.TensorSpec((None, num_latents), tf.int32, name="codes")]
             )

@@ -24,7 +24,8 @@ from absl import app, flags, logging  # noqa: E402
 from keras_latentquant.model_files import resolve_data_settings, resolve_model_path  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "A .keras file, or a training output folder holding model.keras.")
+flags.DEFINE_string("model", None, "A .keras file, a training output folder holding model.keras, or a folder "
+                    "that export/savedmodel.py wrote (encoder/N/, decoder/N/).")
 flags.DEFINE_string("host", "127.0.0.1", "Interface to listen on (127.0.0.1: this machine only).")
 flags.DEFINE_integer("port", 8600, "Port to listen on.", lower_bound=0, upper_bound=65535)
 flags.DEFINE_string("serving_url", None, "A TF Serving REST address (http://host:8501) serving the exported "
@@ -40,38 +41,57 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments (flags need --): {' '.join(argv[1:])}")
     if not FLAGS.model:
-        raise app.UsageError("--model is required: a .keras file or a training output folder.")
-    try:
-        model_path = resolve_model_path(FLAGS.model)
-    except (FileNotFoundError, ValueError) as error:
-        raise app.UsageError(str(error)) from None
+        raise app.UsageError("--model is required: a .keras file, a training output folder or an export folder.")
+    exported = _is_export(FLAGS.model)
+    if exported:
+        model_path = FLAGS.model
+    else:
+        try:
+            model_path = resolve_model_path(FLAGS.model)
+        except (FileNotFoundError, ValueError) as error:
+            raise app.UsageError(str(error)) from None
     data = resolve_data_settings(model_path, FLAGS.dataset, FLAGS.dataset_config, FLAGS.data_dir)
     logging.set_verbosity(logging.WARNING)  # TFDS's reading notes
     import keras_latentquant
 
     keras_latentquant.import_all()
-    from keras_latentquant.datasets import DATA_ERRORS
+    from keras_latentquant.datasets import DATA_ERRORS, get_dataset_spec
     from keras_latentquant.datasets.pipeline import load_arrays
     from keras_latentquant.explore.server import ExplorerModel, create_app, find_evaluation
     from keras_latentquant.model_files import load_model_file
 
     try:
-        model = load_model_file(model_path)
-    except ValueError as error:
+        if exported:
+            explorer = ExplorerModel.from_export(model_path)
+        else:
+            model = load_model_file(model_path)
+            explorer = ExplorerModel.from_keras(model)
+    except (ValueError, FileNotFoundError) as error:
         raise app.UsageError(str(error)) from None
     images = None
-    if FLAGS.num_samples:
+    spec = get_dataset_spec(data["dataset"])
+    if FLAGS.num_samples and list(spec.image_shape) != explorer.image_shape:
+        print(f"no dataset images: {data['dataset']} has images of shape {tuple(spec.image_shape)}, the model "
+              f"{tuple(explorer.image_shape)} (pass --dataset)", flush=True)
+    elif FLAGS.num_samples:
         try:
             images, _ = load_arrays(data["dataset"], data["dataset_config"], split=f"train[-{FLAGS.num_samples}:]",
                                     data_dir=data["data_dir"], max_examples=FLAGS.num_samples)
         except DATA_ERRORS as error:
             sys.exit(f"error: {error}")
-    nmi, factor_names = find_evaluation(model_path)
-    explorer = ExplorerModel(model, images=images, nmi=nmi, factor_names=factor_names)
+    nmi, factor_names = find_evaluation(os.path.join(model_path, "model.keras") if exported else model_path)
+    make = ExplorerModel.from_export if exported else (lambda _, **kw: ExplorerModel.from_keras(model, **kw))
+    explorer = make(model_path, images=images, nmi=nmi, factor_names=factor_names)
     print(f"latent explorer for {model_path}: {explorer.num_latents} latents ({explorer.kind}), "
           f"{0 if images is None else len(images)} dataset images from {data['dataset']}; "
           f"open http://{FLAGS.host}:{FLAGS.port}/ (Ctrl-C stops)", flush=True)
     create_app(explorer, serving_url=FLAGS.serving_url).run(host=FLAGS.host, port=FLAGS.port, threaded=True)
+
+
+def _is_export(path: str) -> bool:
+    """Whether `path` is a folder that export/savedmodel.py wrote (numbered versions under encoder/)."""
+    encoder = os.path.join(path, "encoder")
+    return os.path.isdir(encoder) and any(entry.isdigit() for entry in os.listdir(encoder))
 
 
 if __name__ == "__main__":

@@ -36,21 +36,28 @@ _CONTINUOUS_STEPS = 21
 
 
 class ExplorerModel:
-    """What the explorer serves for one trained model.
+    """What the explorer serves for one model: its serving signatures (as `export/savedmodel.py` saves them),
+    its codebook and the page's data. Made by `from_keras` (a trained Keras model) or `from_export` (a folder
+    that `export/savedmodel.py` wrote).
 
     Args:
-        model: an autoencoder or InfoGAN of `keras_latentquant.models`.
+        encoder_signatures: `{name: function}` of the encoder (images -> codes or latents).
+        decoder_name: `decoder` or `generator`.
+        decoder_signatures: `{name: function}` of the decoder (codes or values -> images).
+        image_shape: `(H, W, C)`.
+        codebook: `(num_latents, max values)` codebook values and `counts`, the values of each latent (None for a
+            model with continuous latents).
         images: float32 `(N, H, W, C)` dataset images in [0, 1] to offer as starting points (may be empty).
         nmi: the model's `(num_factors, num_latents)` NMI matrix from its evaluation, or None.
         factor_names: the dataset's factor names (rows of `nmi`), or None.
     """
 
-    def __init__(self, model, images=None, nmi=None, factor_names=None):
-        modules = export.build_serving_modules(model)
-        (self.encoder_name, (_, self.encoder_signatures)), (self.decoder_name, (_, self.decoder_signatures)) = (
-            modules.items())
-        self.kind = "codes" if "decode_values" in self.decoder_signatures else "values"
-        self.image_shape = [int(size) for size in export._image_shape(model)]
+    def __init__(self, encoder_signatures, decoder_name, decoder_signatures, image_shape, codebook=None, counts=None,
+                 images=None, nmi=None, factor_names=None):
+        self.encoder_signatures, self.decoder_name = encoder_signatures, decoder_name
+        self.decoder_signatures = decoder_signatures
+        self.kind = "codes" if codebook is not None else "values"
+        self.image_shape = [int(size) for size in image_shape]
         images = np.zeros((0, *self.image_shape), "float32") if images is None else np.asarray(images)
         self.images = images.astype("float32")
         latent_key = "codes" if self.kind == "codes" else "latents"
@@ -60,9 +67,7 @@ class ExplorerModel:
         else:
             self.samples = None
         if self.kind == "codes":
-            quantizer = _quantizer(model)
-            codebook, counts = quantizer.codebook_values(), quantizer.values_per_dimension
-            self.slider_values = [codebook[j, :counts[j]].tolist() for j in range(len(counts))]
+            self.slider_values = [np.asarray(codebook)[j, :int(counts[j])].tolist() for j in range(len(counts))]
         else:
             (spec,) = export._input_specs(self.decoder_signatures["serving_default"]).values()
             num_latents = int(spec.shape[-1])
@@ -73,6 +78,44 @@ class ExplorerModel:
             self.slider_values = [np.linspace(lo, hi, _CONTINUOUS_STEPS).tolist() for lo, hi in zip(low, high)]
         self.nmi = None if nmi is None else np.asarray(nmi, dtype="float64")
         self.factor_names = list(factor_names) if factor_names is not None else None
+
+    @classmethod
+    def from_keras(cls, model, images=None, nmi=None, factor_names=None) -> "ExplorerModel":
+        """The explorer of a Keras autoencoder or InfoGAN of `keras_latentquant.models`."""
+        (_, (_, encoder_signatures)), (decoder_name, (decoder, decoder_signatures)) = (
+            export.build_serving_modules(model).items())
+        codebook = counts = None
+        if decoder.quantizer is not None:
+            codebook, counts = decoder.quantizer.codebook_values(), decoder.quantizer.values_per_dimension
+        return cls(encoder_signatures, decoder_name, decoder_signatures, export._image_shape(model), codebook, counts,
+                   images=images, nmi=nmi, factor_names=factor_names)
+
+    @classmethod
+    def from_export(cls, folder: str, images=None, nmi=None, factor_names=None) -> "ExplorerModel":
+        """The explorer of the SavedModels in `folder` (`encoder/N/` and `decoder/N/` or `generator/N/`, the
+        highest version of each)."""
+        def newest(name):
+            base = os.path.join(folder, name)
+            versions = sorted(int(entry) for entry in os.listdir(base) if entry.isdigit()) if os.path.isdir(base) else []
+            return tf.saved_model.load(os.path.join(base, str(versions[-1]))) if versions else None
+
+        encoder = newest("encoder")
+        decoder_name = "decoder" if os.path.isdir(os.path.join(folder, "decoder")) else "generator"
+        decoder = newest(decoder_name)
+        if encoder is None or decoder is None:
+            raise FileNotFoundError(
+                f"{folder!r} holds no export: expected encoder/<version>/ and decoder/<version>/ (or generator/) as "
+                "export/savedmodel.py writes them.")
+        codebook = counts = None
+        if "decode_values" in decoder.signatures:
+            if not hasattr(decoder, "codebook"):
+                raise ValueError(
+                    f"The export in {folder!r} does not record its codebook (exported by an earlier version); "
+                    "export the run again with export/savedmodel.py, or pass the run folder.")
+            codebook, counts = decoder.codebook.numpy(), decoder.values_per_dimension.numpy()
+        (spec,) = export._input_specs(encoder.signatures["serving_default"]).values()
+        return cls(dict(encoder.signatures), decoder_name, dict(decoder.signatures), spec.shape[1:], codebook, counts,
+                   images=images, nmi=nmi, factor_names=factor_names)
 
     @property
     def num_latents(self) -> int:
@@ -138,15 +181,6 @@ def find_evaluation(model_path: str) -> tuple[list | None, list | None]:
             if found.get("nmi") and found.get("factor_names"):
                 return found["nmi"], found["factor_names"]
     return None, None
-
-
-def _quantizer(model):
-    """The `LatentQuantization` whose codes the decoder (or an InfoGAN's generator) reads."""
-    if hasattr(model, "generator"):
-        return model.quantizer
-    from keras_latentquant.models.autoencoders import get_bottleneck
-
-    return get_bottleneck(model)
 
 
 def _assertion_message(error: tf.errors.InvalidArgumentError) -> str:

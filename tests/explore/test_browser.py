@@ -27,7 +27,7 @@ def served():
     keras.utils.set_random_seed(0)
     model = build_qlae((64, 64, 1), num_latents=4, num_values=[3, 5, 7, 4], architecture="fast", compile=False)
     images = np.random.default_rng(0).uniform(0, 1, (3, 64, 64, 1)).astype("float32")
-    explorer = ExplorerModel(model, images=images, nmi=np.eye(2, 4) * 0.8, factor_names=["shape", "scale"])
+    explorer = ExplorerModel.from_keras(model, images=images, nmi=np.eye(2, 4) * 0.8, factor_names=["shape", "scale"])
     server = make_server("127.0.0.1", 0, create_app(explorer), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}", explorer

@@ -29,7 +29,7 @@ def images():
 @pytest.fixture(scope="module")
 def client(qlae, images):
     nmi = np.array([[0.9, 0.1, 0.0, 0.2], [0.1, 0.05, 0.7, 0.3]])
-    explorer = ExplorerModel(qlae, images=images, nmi=nmi, factor_names=["shape", "scale"])
+    explorer = ExplorerModel.from_keras(qlae, images=images, nmi=nmi, factor_names=["shape", "scale"])
     return create_app(explorer).test_client()
 
 
@@ -100,14 +100,14 @@ def test_unknown_model_is_404_and_the_page_is_served(client):
 def test_continuous_and_gan_models(images):
     keras.utils.set_random_seed(0)
     ae = build_ae(IMAGE_SHAPE, num_latents=3, architecture="fast", compile=False)
-    explorer = ExplorerModel(ae, images=images)
+    explorer = ExplorerModel.from_keras(ae, images=images)
     description = create_app(explorer).test_client().get("/api/model").get_json()
     latents = ae.get_layer("encoder")(images).numpy()
     assert description["kind"] == "values" and description["labels"] == [None, None, None]
     np.testing.assert_allclose([values[0] for values in description["slider_values"]], latents.min(axis=0), rtol=1e-5)
     np.testing.assert_allclose([values[-1] for values in description["slider_values"]], latents.max(axis=0), rtol=1e-5)
     gan = build_qlinfogan(IMAGE_SHAPE, num_latents=3, architecture="fast", num_values=4, compile=False)
-    client = create_app(ExplorerModel(gan)).test_client()
+    client = create_app(ExplorerModel.from_keras(gan)).test_client()
     assert client.get("/api/model").get_json()["decoder"] == "generator"
     answer = client.post("/v1/models/generator:predict", json={"instances": [[0, 1, 3]]})
     codes = np.array([[0, 1, 3]], dtype="int32")
@@ -132,10 +132,10 @@ def test_serving_url_forwards_predictions_to_tf_serving(qlae, client):
 
     from werkzeug.serving import make_server
 
-    upstream = make_server("127.0.0.1", 0, create_app(ExplorerModel(qlae)), threaded=True)
+    upstream = make_server("127.0.0.1", 0, create_app(ExplorerModel.from_keras(qlae)), threaded=True)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     try:
-        forwarding = create_app(ExplorerModel(qlae), serving_url=f"http://127.0.0.1:{upstream.server_port}")
+        forwarding = create_app(ExplorerModel.from_keras(qlae), serving_url=f"http://127.0.0.1:{upstream.server_port}")
         forwarding = forwarding.test_client()
         assert forwarding.get("/api/model").get_json()["serving_url"].startswith("http://127.0.0.1:")
         codes = [[1, 2, 3, 0]]
@@ -147,6 +147,21 @@ def test_serving_url_forwards_predictions_to_tf_serving(qlae, client):
         assert bad.status_code == 400 and "codes out of range" in bad.get_json()["error"]
     finally:
         upstream.shutdown()
-    gone = create_app(ExplorerModel(qlae), serving_url=f"http://127.0.0.1:{upstream.server_port}").test_client()
+    gone = create_app(ExplorerModel.from_keras(qlae), serving_url=f"http://127.0.0.1:{upstream.server_port}").test_client()
     answer = gone.post("/v1/models/decoder:predict", json={"instances": [[0, 0, 0, 0]]})
     assert answer.status_code == 502 and "did not answer" in answer.get_json()["error"]
+
+
+def test_an_export_folder_serves_like_its_keras_model(qlae, images, tmp_path):
+    from keras_latentquant import export
+
+    export.export_models(qlae, str(tmp_path / "exported"), version=2)
+    from_export = ExplorerModel.from_export(str(tmp_path / "exported"), images=images)
+    from_keras = ExplorerModel.from_keras(qlae, images=images)
+    assert from_export.description() == from_keras.description()
+    codes = [[2, 4, 6, 3]]
+    answers = [create_app(explorer).test_client().post("/v1/models/decoder:predict", json={"instances": codes})
+               for explorer in (from_export, from_keras)]
+    np.testing.assert_allclose(answers[0].get_json()["predictions"], answers[1].get_json()["predictions"], atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="holds no export"):
+        ExplorerModel.from_export(str(tmp_path))
