@@ -505,12 +505,15 @@ def describe_budget(groups: list[dict]) -> str:
     """The budgets of the table's runs in words, one sentence per trainer."""
     sentences = []
     for trainer in ("autoencoder", "gan"):
-        budgets = {json.dumps({k: v for k, v in g["budget"].items() if k not in ("model", "dataset")}, sort_keys=True)
-                   for g in groups if g["trainer"] == trainer}
-        models = [g["model"] for g in groups if g["trainer"] == trainer]
-        models = list(dict.fromkeys(models))
+        def key(group):
+            return json.dumps({k: v for k, v in group["budget"].items() if k not in ("model", "dataset")}, sort_keys=True)
+
+        budgets = {key(g) for g in groups if g["trainer"] == trainer}
         for text in sorted(budgets):
             budget = json.loads(text)
+            # The models that ran with this budget (FactorQVAE's batch is larger: half of it trains its
+            # discriminator, so its autoencoder sees as many images per update as the others').
+            models = list(dict.fromkeys(g["model"] for g in groups if g["trainer"] == trainer and key(g) == text))
             counts = dict.fromkeys(f"{g['num_latents']} on {g['dataset']}" for g in groups if g["trainer"] == trainer)
             latents = budget["num_latents"] or f"twice the number of factors ({', '.join(counts)})"
             if trainer == "autoencoder":

@@ -258,3 +258,17 @@ def test_latent_kinds_are_described_from_the_runs():
             {"model": "factorqvae", "latents": "codes"}, {"model": "qlae", "latents": "codes"}]
     assert reproduce.describe_latents(runs) == (
         "ae latents scored as continuous values; qlae, factorqvae latents scored as integer codes")
+
+
+def test_budget_sentence_lists_each_model_under_its_own_budget():
+    base = {"steps": 3000, "dataset_config": "sample_50k", "eval_samples": 5000, "architecture": "fast",
+            "num_latents": None}
+    groups = [
+        {"trainer": "autoencoder", "model": "qlae", "dataset": "d", "num_latents": 10,
+         "budget": dict(base, batch_size=64, model="qlae", dataset="d")},
+        {"trainer": "autoencoder", "model": "factorqvae", "dataset": "d", "num_latents": 10,
+         "budget": dict(base, batch_size=128, model="factorqvae", dataset="d")},
+    ]
+    text = reproduce.describe_budget(groups)
+    assert "factorqvae: 3000 steps of batch 128;" in text and "qlae: 3000 steps of batch 64;" in text
+    assert "qlae, factorqvae" not in text and "factorqvae, qlae" not in text
