@@ -46,7 +46,7 @@ from collections.abc import Callable
 import numba
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, sparse
+from scipy import optimize
 from scipy.optimize import _lbfgsb  # SciPy's compiled L-BFGS-B step (see _minimize_lbfgsb)
 
 __all__ = ["MultinomialFit", "OneHotCodes", "fit_balanced_multinomial"]
@@ -109,9 +109,9 @@ def _group_latents(num_values: npt.NDArray[np.int64], max_cells: int) -> list[li
 
 
 class _GroupedOneHot:
-    """The one-hot features of grouped latents: X_g (N x cells, one 1 per group) and the 0/1 matrix D
-    (F x cells) with D[offset_j + v, cell] = 1 when latent j has value v in that cell of its group's table,
-    so that the tables are T.T = D.T @ W.T and the gradient folds back as D @ (X_g.T @ G)."""
+    """The one-hot features of grouped latents: the cell of every sample in every group's table, and the
+    features (one-hot columns) each cell sums, so that the tables are T[cell] = sum of W[:, f] over the cell's
+    features f (`_table_values`) and the gradient folds back the same way (`_fold_table_gradient`)."""
 
     def __init__(self, one_hot: OneHotCodes) -> None:
         codes = np.asarray(one_hot.codes, dtype=np.int64)
@@ -119,7 +119,7 @@ class _GroupedOneHot:
         num_samples = codes.shape[0]
         latent_offsets = np.concatenate([[0], np.cumsum(num_values)[:-1]])
         groups = _group_latents(num_values, max(_MIN_GROUP_CELLS, num_samples // _SAMPLES_PER_GROUP_CELL))
-        group_columns, digit_rows, digit_cells, group_starts = [], [], [], []
+        group_columns, group_features, group_starts = [], [], []
         cell_offset = 0
         for group in groups:
             group_starts.append(cell_offset)
@@ -127,12 +127,11 @@ class _GroupedOneHot:
             # Mixed-radix cell index of the group's values, the last latent varying fastest.
             strides = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]])
             group_columns.append(codes[:, group] @ strides + cell_offset)
-            num_cells = int(np.prod(sizes))
-            cells = np.arange(num_cells)
-            for j, size, stride in zip(group, sizes, strides):
-                digit_rows.append(latent_offsets[j] + (cells // stride) % size)
-                digit_cells.append(cells + cell_offset)
-            cell_offset += num_cells
+            cells = np.arange(int(np.prod(sizes)))
+            # (cells, latents of the group): the one-hot column of each latent's value in each cell.
+            group_features.append(np.stack([latent_offsets[j] + (cells // stride) % size
+                                            for j, size, stride in zip(group, sizes, strides)], axis=1))
+            cell_offset += cells.size
         # (N, G): the cell of every sample in every group's table.
         self.cells = np.ascontiguousarray(np.stack(group_columns, axis=1))
         self.num_cells = cell_offset
@@ -140,25 +139,18 @@ class _GroupedOneHot:
         self.num_groups = len(groups)
         self.group_starts = np.array(group_starts)
         self.first_group_cells = group_starts[1] if len(groups) > 1 else cell_offset
-        self.digits = sparse.csr_matrix(
-            (np.ones(sum(r.size for r in digit_rows)), (np.concatenate(digit_rows), np.concatenate(digit_cells))),
-            shape=(self.num_features, cell_offset),
-        )
-        self.digits_transposed = self.digits.T.tocsr()
-        # (cells, largest group): the features (one-hot columns) summed into each cell, -1 past its group's size.
+        # (cells, largest group): the features summed into each cell, -1 past its group's size.
         max_group = max(len(group) for group in groups)
         self.cell_features = np.full((cell_offset, max_group), -1, dtype=np.int64)
-        for k, row in enumerate(np.split(self.digits_transposed.indices, self.digits_transposed.indptr[1:-1])):
-            self.cell_features[k, : row.size] = np.sort(row)
+        for start, features in zip(group_starts, group_features):
+            self.cell_features[start:start + len(features), : features.shape[1]] = features
 
-    def scores(self, weights: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, float]:
-        """(N, C) X @ W.T + b for weights (C, F), and a bound on its largest absolute value."""
-        tables = self.digits_transposed @ weights.T  # (cells, C)
-        # Every sample takes one cell of the first group, which therefore carries the intercept too.
-        tables[: self.first_group_cells] += intercept
+    def scores(self, coef: np.ndarray, num_classes: int) -> tuple[np.ndarray, float]:
+        """(N, C) X @ W.T + b for the flat parameters, and a bound on its largest absolute value."""
+        tables = _table_values(coef, num_classes, self.cell_features, self.first_group_cells, num_classes)
         # Every score is a sum of one entry of each group's table.
         bound = float(np.maximum.reduceat(np.abs(tables).max(axis=1), self.group_starts).sum())
-        return _sum_of_table_rows(self.cells, np.ascontiguousarray(tables)), bound
+        return _sum_of_table_rows(self.cells, tables), bound
 
     def label_mass(self, labels: np.ndarray, sample_weight: np.ndarray, padded_classes: int) -> np.ndarray:
         """(cells, padded classes): M[cell, c] = sum of v_n over the samples of class c in that cell, for
@@ -223,18 +215,13 @@ def _padded(num_classes: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _shifted_tables(coef, num_classes, cell_features, first_group_cells, group_starts, label_mass):  # pragma: no cover
-    """Every group's table T[cell, c] = the sum of W[c, f] over the cell's features f (+ b[c] in the first
-    group) from the flat parameters, on the padded class axis, and sum(T * label_mass).
-
-    If the tables' spans (max T_g - min T_g) sum to at most `_UNSHIFTED_LIMIT`, returns T_g - max T_g
-    (padded classes: -inf, so that their exponentials are 0), the sum of the maxima and True; otherwise
-    the tables themselves, 0 and False."""
+def _table_values(coef, num_classes, cell_features, first_group_cells, padded):  # pragma: no cover
+    """(cells, padded): every group's table T[cell, c] = the sum of W[c, f] over the cell's features f
+    (+ b[c] in the first group, which every sample takes one cell of) from the flat parameters (scikit-learn's
+    (C, F + 1) array in Fortran order); padded classes 0."""
     num_cells, max_group = cell_features.shape
-    padded = label_mass.shape[1]
     intercept_offset = coef.size - num_classes
     tables = np.zeros((num_cells, padded))
-    weighted_true_scores = 0.0
     for k in range(num_cells):
         for i in range(max_group):
             feature = cell_features[k, i]
@@ -245,6 +232,21 @@ def _shifted_tables(coef, num_classes, cell_features, first_group_cells, group_s
         if k < first_group_cells:
             for c in range(num_classes):
                 tables[k, c] += coef[intercept_offset + c]
+    return tables
+
+
+@numba.njit(cache=True, nogil=True)
+def _shifted_tables(coef, num_classes, cell_features, first_group_cells, group_starts, label_mass):  # pragma: no cover
+    """Every group's table (`_table_values`) on the padded class axis, and sum(T * label_mass).
+
+    If the tables' spans (max T_g - min T_g) sum to at most `_UNSHIFTED_LIMIT`, returns T_g - max T_g
+    (padded classes: -inf, so that their exponentials are 0), the sum of the maxima and True; otherwise
+    the tables themselves, 0 and False."""
+    num_cells = cell_features.shape[0]
+    padded = label_mass.shape[1]
+    tables = _table_values(coef, num_classes, cell_features, first_group_cells, padded)
+    weighted_true_scores = 0.0
+    for k in range(num_cells):
         for c in range(num_classes):
             weighted_true_scores += tables[k, c] * label_mass[k, c]
     num_groups = group_starts.size
@@ -418,7 +420,7 @@ class _BalancedMultinomialLoss:
         """Scores r_nc minus a per-sample constant that keeps exp(r) finite and the softmax exact."""
         weights, intercept = self.unflatten(coef)
         if self.one_hot:
-            scores, bound = self.grouped.scores(weights, intercept)
+            scores, bound = self.grouped.scores(coef, self.num_classes)
         else:
             scores = weights @ self.features_transposed
             scores += intercept[:, None]
