@@ -22,18 +22,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from keras_latentquant.metrics.dci import IMPORTANCE_MEASURES  # noqa: E402
-from keras_latentquant.model_files import resolve_model_path  # noqa: E402
+from keras_latentquant.model_files import define_data_flags, resolve_data_settings, resolve_model_path  # noqa: E402
 
 __all__ = ["resolve_model_path", "format_table"]
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, or a training output folder holding model.keras.")
-flags.DEFINE_string("dataset", None, "Registered dataset name (default: the training run's, from its config.json "
-                    "next to the model; else procedural_dsprites).")
-flags.DEFINE_string("dataset_config", None, "Builder config (default: the run's, when the dataset is the run's; "
-                    "else the dataset's).")
-flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's, else $TFDS_DATA_DIR or "
-                    "~/tensorflow_datasets).")
+define_data_flags()
 flags.DEFINE_string("split", None, "TFDS split to score (default: the last --num_samples examples of train, "
                     "the trainer's held-out slice).")
 flags.DEFINE_integer("num_samples", 10_000, "Number of samples to encode and score.", lower_bound=10)
@@ -71,8 +66,6 @@ def main(argv):
     except (FileNotFoundError, ValueError) as error:
         raise app.UsageError(str(error)) from None
     from keras_latentquant.datasets.registry import get_dataset_spec
-
-    from keras_latentquant.model_files import resolve_data_settings
 
     data = resolve_data_settings(model_path, FLAGS.dataset, FLAGS.dataset_config, FLAGS.data_dir)
     try:

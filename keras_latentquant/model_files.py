@@ -97,6 +97,19 @@ def run_data_settings(model_path: str) -> dict[str, str]:
     return {}
 
 
+def define_data_flags() -> None:
+    """Defines --dataset, --dataset_config and --data_dir (absl) for a command that reads data for a trained model;
+    `resolve_data_settings` gives their values, the run's where they are not set."""
+    from absl import flags
+
+    flags.DEFINE_string("dataset", None, "Registered dataset name (default: the training run's, from its config.json "
+                        "next to the model; else procedural_dsprites).")
+    flags.DEFINE_string("dataset_config", None, "Builder config (default: the run's, when the dataset is the run's; "
+                        "else the dataset's).")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's, else $TFDS_DATA_DIR or "
+                        "~/tensorflow_datasets).")
+
+
 def resolve_data_settings(model_path: str, dataset: str | None, dataset_config: str | None,
                           data_dir: str | None, default_dataset: str = "procedural_dsprites") -> dict:
     """`{"dataset", "dataset_config", "data_dir", "from_run"}` for a command scoring the model at `model_path`:

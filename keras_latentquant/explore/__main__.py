@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_latentquant.model_files import resolve_data_settings, resolve_model_path  # noqa: E402
+from keras_latentquant.model_files import define_data_flags, resolve_data_settings, resolve_model_path  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, a training output folder holding model.keras, or a folder "
@@ -32,9 +32,7 @@ flags.DEFINE_string("serving_url", None, "A TF Serving REST address (http://host
                     "decoder; the page's predictions then come from it.")
 flags.DEFINE_integer("num_samples", 16, "Dataset images offered by 'reset to a dataset image' (0: none).",
                      lower_bound=0)
-flags.DEFINE_string("dataset", None, "Dataset of the sample images (default: the run's).")
-flags.DEFINE_string("dataset_config", None, "Its config (default: the run's).")
-flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's).")
+define_data_flags()  # of the sample images
 
 
 def main(argv):

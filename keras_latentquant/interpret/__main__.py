@@ -24,14 +24,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging
 
+from keras_latentquant.model_files import define_data_flags, resolve_data_settings, resolve_model_path
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, or a training output folder holding model.keras.")
-flags.DEFINE_string("dataset", None, "Registered dataset name (default: the training run's, from its config.json "
-                    "next to the model; else procedural_dsprites).")
-flags.DEFINE_string("dataset_config", None, "Builder config (default: the run's, when the dataset is the run's; "
-                    "else the dataset's).")
-flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's, else $TFDS_DATA_DIR or "
-                    "~/tensorflow_datasets).")
+define_data_flags()
 flags.DEFINE_integer("num_samples", 10_000, "Encode the last this many training examples.", lower_bound=2)
 flags.DEFINE_integer("num_points", 32, "Corner points of the final curve (initial_points * 2^m).", lower_bound=2)
 flags.DEFINE_integer("initial_points", 4, "Corner points at the start; doubled up to --num_points.", lower_bound=2)
@@ -56,8 +53,6 @@ def main(argv):
         raise app.UsageError("--model is required: a .keras file or a training output folder.")
     logging.set_verbosity(logging.WARNING)
 
-    from keras_latentquant.model_files import resolve_model_path
-
     try:
         model_path = resolve_model_path(FLAGS.model)
     except (FileNotFoundError, ValueError) as error:
@@ -80,8 +75,6 @@ def main(argv):
         )
 
     from keras_latentquant.datasets.registry import get_dataset_spec
-
-    from keras_latentquant.model_files import resolve_data_settings
 
     data = resolve_data_settings(model_path, FLAGS.dataset, FLAGS.dataset_config, FLAGS.data_dir)
     try:
