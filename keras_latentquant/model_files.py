@@ -102,6 +102,8 @@ def define_data_flags() -> None:
     `resolve_data_settings` gives their values, the run's where they are not set."""
     from absl import flags
 
+    # The flags belong to the calling command (its --helpshort lists them), not to this module.
+    flags.disclaim_key_flags()
     flags.DEFINE_string("dataset", None, "Registered dataset name (default: the training run's, from its config.json "
                         "next to the model; else procedural_dsprites).")
     flags.DEFINE_string("dataset_config", None, "Builder config (default: the run's, when the dataset is the run's; "
