@@ -243,8 +243,10 @@ class TrainingBackup(keras.callbacks.Callback):
       iteration count, so learning-rate schedules and Adam's bias correction continue);
     - `step_<step>.state.npz`: the `SeedGenerator` states (not saved by `save_weights`) and the metrics'
       accumulators (the epoch's running means, so a resumed epoch reports the same averages);
-    - `state.json`, replaced atomically after both files are complete: the step, both file names and the
-      epoch logs so far. A kill at any moment leaves `state.json` naming a complete backup; older files are
+    - `state.json`, replaced atomically after both files are complete: the step, both file names, the
+      epoch logs so far and `train_seconds`, the wall seconds of training up to this backup over every
+      process that trained the run (`elapsed_seconds()`; the work between a backup and a kill is redone, and
+      counted once). A kill at any moment leaves `state.json` naming a complete backup; older files are
       deleted only after it is replaced.
 
     The input position is the caller's part: `restore(model)` loads the backup and returns its step, and the
@@ -273,6 +275,8 @@ class TrainingBackup(keras.callbacks.Callback):
         self.check_finite = check_finite
         self.history: dict[str, list[float]] = {}
         self.last_step = 0  # step of the newest complete backup (0: none)
+        self.restored_seconds = 0.0  # training wall seconds of the processes before this one (from the backup)
+        self._clock_start = None  # when this process's first fit began
         self._restored = False
         self._pending_metrics = None
         self._epoch = 0
@@ -321,6 +325,7 @@ class TrainingBackup(keras.callbacks.Callback):
                 self._pending_metrics = [extra[f"metric_{index}"] for index in range(count)]
         self.history = {key: list(values) for key, values in state.get("history", {}).items()}
         self.last_step = int(state["step"])
+        self.restored_seconds = float(state.get("train_seconds", 0.0))  # absent in backups before it was kept
         if self.last_step % self.steps_per_epoch == 0:
             self._pending_metrics = None  # a new epoch starts with reset metrics anyway
         return self.last_step
@@ -332,6 +337,12 @@ class TrainingBackup(keras.callbacks.Callback):
                 "call it and start the input pipeline at the step it returns (see training.run.fit_and_evaluate)."
             )
         self._restored = True
+        if self._clock_start is None:
+            self._clock_start = time.time()
+
+    def elapsed_seconds(self) -> float:
+        """Training wall seconds of the run so far: the resumed backup's, plus this process's since its first fit."""
+        return self.restored_seconds + (0.0 if self._clock_start is None else time.time() - self._clock_start)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -389,7 +400,8 @@ class TrainingBackup(keras.callbacks.Callback):
         with open(os.path.join(self.backup_dir, extra), "wb") as handle:
             np.savez(handle, num_seed_generators=len(arrays) - len(metric_values),
                      num_metric_variables=len(metric_values), **arrays)
-        state = {"step": step, "weights": weights, "extra": extra, "history": self.history}
+        state = {"step": step, "weights": weights, "extra": extra, "history": self.history,
+                 "train_seconds": round(self.elapsed_seconds(), 1)}
         write_text_atomic(os.path.join(self.backup_dir, self.STATE_FILE), json.dumps(state, indent=1))
         self.last_step = step
         for path in glob.glob(os.path.join(self.backup_dir, "*")):  # older backups, half-written files

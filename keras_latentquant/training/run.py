@@ -250,8 +250,9 @@ def fit_and_evaluate(model, config, train_data, callbacks, evaluation: Disentang
         evaluation: the `DisentanglementEvaluation` among them.
 
     Returns:
-        `(history, train_seconds, final)`: `history` a `keras.callbacks.History`; `final` is the last
-        evaluation, or a fresh one when a resumed run had already finished its last epoch.
+        `(history, train_seconds, final)`: `history` a `keras.callbacks.History`; `train_seconds` the wall
+        seconds of the fits, those of the processes before a resume included (from the backup); `final` is
+        the last evaluation, or a fresh one when a resumed run had already finished its last epoch.
     """
     if isinstance(train_data, tf.data.Dataset):
         dataset = train_data
@@ -292,7 +293,8 @@ def fit_and_evaluate(model, config, train_data, callbacks, evaluation: Disentang
         )
         for key, values in part.history.items():
             history.setdefault(key, []).extend(float(value) for value in values)
-    train_seconds = time.time() - start
+    # A resumed run's time includes the earlier processes' training, as its backup recorded it.
+    train_seconds = time.time() - start + (backup.restored_seconds if backup else 0.0)
     merged = keras.callbacks.History()
     merged.history = history
     final = evaluation.last

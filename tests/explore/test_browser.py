@@ -42,8 +42,16 @@ def test_moving_a_slider_decodes_the_new_codes(served, tmp_path):
         page = browser.new_page()
         requests = []
         page.on("request", lambda r: requests.append(json.loads(r.post_data)) if r.method == "POST" else None)
+        # What the page saw, for the failure message: console lines, script errors, failed requests.
+        seen = []
+        page.on("console", lambda message: seen.append(f"console {message.type}: {message.text}"))
+        page.on("pageerror", lambda error: seen.append(f"page error: {error}"))
+        page.on("requestfailed", lambda r: seen.append(f"request failed: {r.method} {r.url}: {r.failure}"))
         page.goto(url)
-        page.wait_for_selector("body[data-ready=true]")
+        # The page sets data-ready to "true", or to "error" when it cannot start (its requests retry stalls).
+        page.wait_for_selector("body[data-ready]", state="attached", timeout=90_000)
+        ready = page.get_attribute("body", "data-ready")
+        assert ready == "true", f"the page did not start: {page.inner_text('#error')!r}; it saw {seen}"
         page.wait_for_function("document.getElementById('image').dataset.updates === '1'")
         start = json.loads(page.get_attribute("#image", "data-latents"))
         assert start == explorer.samples[0].tolist()  # the first dataset image's codes
@@ -69,3 +77,37 @@ def test_moving_a_slider_decodes_the_new_codes(served, tmp_path):
         page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
         browser.close()
     assert (tmp_path / "explorer.png").stat().st_size > 5000
+
+
+def test_a_dropped_request_is_retried_and_a_dead_server_is_reported(served):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extras)")
+    url, _ = served
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+        # The first request for the model's description fails at the network level; the page asks again.
+        page = browser.new_page()
+        attempts = []
+
+        def drop_first(route):
+            attempts.append(route.request.url)
+            route.abort("connectionreset") if len(attempts) == 1 else route.continue_()
+
+        page.route("**/api/model", drop_first)
+        page.goto(url)
+        page.wait_for_selector("body[data-ready]", state="attached")
+        assert page.get_attribute("body", "data-ready") == "true"
+        assert len(attempts) == 2
+        page.wait_for_function("document.getElementById('image').dataset.updates === '1'")
+        assert page.inner_text("#error") == ""
+
+        # Every attempt fails: the page says so, and how to check, instead of waiting forever.
+        page = browser.new_page()
+        page.route("**/api/model", lambda route: route.abort("connectionrefused"))
+        page.goto(url)
+        page.wait_for_selector("body[data-ready]", state="attached")
+        assert page.get_attribute("body", "data-ready") == "error"
+        message = page.inner_text("#error")
+        assert message.startswith("Could not start the explorer:"), message
+        assert "(3 attempts); is the explorer server still running?" in message
+        browser.close()

@@ -187,13 +187,18 @@ def test_a_finished_run_keeps_one_weights_copy_is_unchanged_by_a_rerun_and_conti
     assert state["weights"] == os.path.join("..", "model.keras")
     assert sorted(os.listdir(continued / "backup")) == ["state.json", "step_000000006.state.npz"]
     first = _final_state(continued)
+    first_seconds = json.loads((continued / "timings.json").read_text())["train_seconds"]
     completed = _run(finished)
     assert "resuming from the backup at step 6" in completed.stdout
     second = _final_state(continued)
     assert first[:3] == second[:3]
+    # The rerun trained nothing: its training time is the first process's, as the backup recorded it at step 6.
+    rerun_seconds = json.loads((continued / "timings.json").read_text())["train_seconds"]
+    assert first_seconds - 1.0 <= rerun_seconds <= first_seconds + 0.1, (first_seconds, rerun_seconds)
     assert all(np.array_equal(first[3][name], second[3][name]) for name in first[3])
     completed = _run(_command("qlae.py", arguments + ["--steps=9"], data_dir, continued))
     assert "resuming from the backup at step 6" in completed.stdout
+    assert json.loads((continued / "timings.json").read_text())["train_seconds"] > rerun_seconds
     reference = tmp_path / "uninterrupted"
     _run(_command("qlae.py", arguments + ["--steps=9"], data_dir, reference))
     _assert_same_run(continued, reference)

@@ -6,15 +6,38 @@ const state = { model: null, position: [], sampleIndex: 0, pending: null, busy: 
 // Milliseconds from each request to its image on the canvas (read by benchmarks/explorer_latency.py).
 window.explorerLatencies = [];
 
+// A request that gets no answer in this time is sent again (a busy machine can drop or stall a connection).
+const REQUEST_TIMEOUT_MS = 15000;
+const REQUEST_ATTEMPTS = 3;
+
+async function fetchJson(url, options = {}) {
+  // The JSON answer of `url`; a stalled or failed connection is retried, an HTTP error is not.
+  let lastError = null;
+  for (let attempt = 1; attempt <= REQUEST_ATTEMPTS; attempt++) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+    try {
+      const response = await fetch(url, { ...options, signal: controller.signal });
+      const answer = await response.json();
+      if (!response.ok) throw Object.assign(new Error(answer.error || `HTTP ${response.status}`), { http: true });
+      return answer;
+    } catch (error) {
+      if (error.http) throw error;
+      lastError = error.name === "AbortError" ? new Error(`no answer from ${url} in ${REQUEST_TIMEOUT_MS / 1000} s`) : error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  throw new Error(`${lastError.message} (${REQUEST_ATTEMPTS} attempts); is the explorer server still running?`);
+}
+
 async function predict(latentRows) {
   // Codes go to the decoder's default signature; continuous values are its only input too.
-  const response = await fetch(`/v1/models/${state.model.decoder}:predict`, {
+  const answer = await fetchJson(`/v1/models/${state.model.decoder}:predict`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ instances: latentRows }),
   });
-  const answer = await response.json();
-  if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
   return answer.predictions;
 }
 
@@ -163,7 +186,7 @@ function buildHeatmap() {
 }
 
 async function main() {
-  state.model = await (await fetch("/api/model")).json();
+  state.model = await fetchJson("/api/model");
   document.getElementById("kind").textContent =
     state.model.kind === "codes" ? "(quantized: sliders snap to each latent's codebook)" : "(continuous latents)";
   buildSliders();
@@ -183,4 +206,8 @@ async function main() {
   document.body.dataset.ready = "true";
 }
 
-main();
+main().catch((error) => {
+  // The page cannot work without the model's description: say why, and mark the page as failed (tests wait on it).
+  document.getElementById("error").textContent = `Could not start the explorer: ${error.message || error}`;
+  document.body.dataset.ready = "error";
+});
