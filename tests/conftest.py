@@ -152,6 +152,8 @@ HEAVY_MODULES = (
     "tests/trainers/test_infogan_trainer.py",
     "tests/models/test_precision.py",
     "tests/models/test_infogan.py",
+    "tests/backends/test_cross_backend.py",
+    "tests/models/test_factorqvae.py",
     "tests/trainers/test_qlae_trainer.py",
     "tests/trainers/test_determinism.py",
     "tests/test_reproduce.py",

@@ -172,10 +172,9 @@ def test_gan_killed_at_a_random_step_resumes_exactly(model, tmp_path, data_dir):
     _kill_and_resume("infogan.py", arguments, tmp_path, data_dir, kill_steps=1, seed=4)
 
 
-@pytest.mark.parametrize("model", ["qlae", pytest.param("qlinfogan", marks=pytest.mark.slow)])
-def test_a_finished_run_keeps_one_weights_copy_is_unchanged_by_a_rerun_and_continues(model, tmp_path, data_dir):
-    # 6 steps; the same command again changes nothing; then --steps=9 continues from the backup (which now
-    # reads model.keras): the same end as 9 uninterrupted steps.
+def _finished_run(model, tmp_path, data_dir):
+    """A finished 6-step run, checked: one copy of the weights; rerunning the command trains nothing and changes
+    nothing, its training time included. Returns (its arguments, its folder, its training seconds)."""
     arguments = [f"--model={model}", "--eval_interval=3", "--backup_interval=2"]
     if model == "qlinfogan":
         arguments += ["--critic_steps=2", "--batch_size=8"]
@@ -192,13 +191,26 @@ def test_a_finished_run_keeps_one_weights_copy_is_unchanged_by_a_rerun_and_conti
     assert "resuming from the backup at step 6" in completed.stdout
     second = _final_state(continued)
     assert first[:3] == second[:3]
+    assert all(np.array_equal(first[3][name], second[3][name]) for name in first[3])
     # The rerun trained nothing: its training time is the first process's, as the backup recorded it at step 6.
     rerun_seconds = json.loads((continued / "timings.json").read_text())["train_seconds"]
     assert first_seconds - 1.0 <= rerun_seconds <= first_seconds + 0.1, (first_seconds, rerun_seconds)
-    assert all(np.array_equal(first[3][name], second[3][name]) for name in first[3])
+    return arguments, continued, rerun_seconds
+
+
+def test_a_finished_run_keeps_one_weights_copy_and_is_unchanged_by_a_rerun(tmp_path, data_dir):
+    _finished_run("qlae", tmp_path, data_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["qlae", "qlinfogan"])
+def test_a_finished_run_continues_to_more_steps_as_an_uninterrupted_one(model, tmp_path, data_dir):
+    # --steps=9 continues from the finished run's backup (which reads model.keras): the same end as 9
+    # uninterrupted steps, and the training time adds up.
+    arguments, continued, seconds = _finished_run(model, tmp_path, data_dir)
     completed = _run(_command("qlae.py", arguments + ["--steps=9"], data_dir, continued))
     assert "resuming from the backup at step 6" in completed.stdout
-    assert json.loads((continued / "timings.json").read_text())["train_seconds"] > rerun_seconds
+    assert json.loads((continued / "timings.json").read_text())["train_seconds"] > seconds
     reference = tmp_path / "uninterrupted"
     _run(_command("qlae.py", arguments + ["--steps=9"], data_dir, reference))
     _assert_same_run(continued, reference)
