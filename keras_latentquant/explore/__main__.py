@@ -78,8 +78,7 @@ def main(argv):
         except DATA_ERRORS as error:
             sys.exit(f"error: {error}")
     nmi, factor_names = find_evaluation(os.path.join(model_path, "model.keras") if exported else model_path)
-    make = ExplorerModel.from_export if exported else (lambda _, **kw: ExplorerModel.from_keras(model, **kw))
-    explorer = make(model_path, images=images, nmi=nmi, factor_names=factor_names)
+    explorer.attach(images=images, nmi=nmi, factor_names=factor_names)
     print(f"latent explorer for {model_path}: {explorer.num_latents} latents ({explorer.kind}), "
           f"{0 if images is None else len(images)} dataset images from {data['dataset']}; "
           f"open http://{FLAGS.host}:{FLAGS.port}/ (Ctrl-C stops)", flush=True)

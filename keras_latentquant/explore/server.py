@@ -58,6 +58,12 @@ class ExplorerModel:
         self.decoder_signatures = decoder_signatures
         self.kind = "codes" if codebook is not None else "values"
         self.image_shape = [int(size) for size in image_shape]
+        self.codebook, self.counts = codebook, counts
+        self.attach(images, nmi, factor_names)
+
+    def attach(self, images=None, nmi=None, factor_names=None) -> "ExplorerModel":
+        """Sets the dataset images offered as starting points (encoded here) and the evaluation shown beside
+        the sliders, replacing earlier ones; the serving signatures are kept. Returns self."""
         images = np.zeros((0, *self.image_shape), "float32") if images is None else np.asarray(images)
         self.images = images.astype("float32")
         latent_key = "codes" if self.kind == "codes" else "latents"
@@ -67,7 +73,8 @@ class ExplorerModel:
         else:
             self.samples = None
         if self.kind == "codes":
-            self.slider_values = [np.asarray(codebook)[j, :int(counts[j])].tolist() for j in range(len(counts))]
+            self.slider_values = [np.asarray(self.codebook)[j, :int(self.counts[j])].tolist()
+                                  for j in range(len(self.counts))]
         else:
             (spec,) = export._input_specs(self.decoder_signatures["serving_default"]).values()
             num_latents = int(spec.shape[-1])
@@ -78,6 +85,7 @@ class ExplorerModel:
             self.slider_values = [np.linspace(lo, hi, _CONTINUOUS_STEPS).tolist() for lo, hi in zip(low, high)]
         self.nmi = None if nmi is None else np.asarray(nmi, dtype="float64")
         self.factor_names = list(factor_names) if factor_names is not None else None
+        return self
 
     @classmethod
     def from_keras(cls, model, images=None, nmi=None, factor_names=None) -> "ExplorerModel":

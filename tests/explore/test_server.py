@@ -100,7 +100,13 @@ def test_unknown_model_is_404_and_the_page_is_served(client):
 def test_continuous_and_gan_models(images):
     keras.utils.set_random_seed(0)
     ae = build_ae(IMAGE_SHAPE, num_latents=3, architecture="fast", compile=False)
-    explorer = ExplorerModel.from_keras(ae, images=images)
+    # Without images a continuous latent's slider spans -3..3; attaching images (as the command does once the
+    # model's image shape is known) encodes them and spans their range, keeping the traced signatures.
+    explorer = ExplorerModel.from_keras(ae)
+    assert explorer.samples is None and all(values[0] == -3.0 and values[-1] == 3.0
+                                            for values in explorer.slider_values)
+    signatures = explorer.decoder_signatures
+    assert explorer.attach(images=images) is explorer and explorer.decoder_signatures is signatures
     description = create_app(explorer).test_client().get("/api/model").get_json()
     latents = ae.get_layer("encoder")(images).numpy()
     assert description["kind"] == "values" and description["labels"] == [None, None, None]
