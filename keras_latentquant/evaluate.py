@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from keras_latentquant.metrics.dci import IMPORTANCE_MEASURES  # noqa: E402
-from keras_latentquant.model_files import define_data_flags, resolve_data_settings, resolve_model_path  # noqa: E402
+from keras_latentquant.model_files import define_data_flags, exit_unless_data_prepared, resolve_data_settings, resolve_model_path  # noqa: E402
 
 __all__ = ["resolve_model_path", "format_table"]
 
@@ -72,6 +72,7 @@ def main(argv):
         spec = get_dataset_spec(data["dataset"])
     except ValueError as error:
         raise app.UsageError(str(error)) from None
+    exit_unless_data_prepared(data["dataset"], data["data_dir"])
     import keras_latentquant
 
     keras_latentquant.import_all()  # TensorFlow (quietly) and every custom object a saved model refers to

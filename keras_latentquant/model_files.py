@@ -128,6 +128,19 @@ def resolve_data_settings(model_path: str, dataset: str | None, dataset_config: 
     return resolved
 
 
+def exit_unless_data_prepared(dataset: str, data_dir: str | None) -> None:
+    """Stops the command (`error: ...`, exit status 1) when `dataset` is a TFDS catalogue dataset with nothing
+    prepared in `data_dir`: found without TensorFlow (`registry.check_catalog_prepared`), so in a second."""
+    import sys
+
+    from keras_latentquant.datasets.registry import DatasetNotPreparedError, check_catalog_prepared
+
+    try:
+        check_catalog_prepared(dataset, data_dir)
+    except DatasetNotPreparedError as error:
+        sys.exit(f"error: {error}")
+
+
 def _last_evaluated_step(folder: str) -> int | None:
     try:
         with open(os.path.join(folder, "evaluations.jsonl"), encoding="utf-8") as handle:

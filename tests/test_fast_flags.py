@@ -68,6 +68,8 @@ TRAINER_CASES = {
                                                   ">= 2; got 1"),
     "precision": (["--precision=float8"], "got 'float8'. Did you mean 'float32'?"),
     "strategy": (["--strategy=mirorred"], "got 'mirorred'. Did you mean 'mirrored'?"),
+    "TFDS dataset not prepared": (["--dataset=shapes3d", "--data_dir=no_tfds_here"],
+                                  "TFDS's 'shapes3d' dataset is not prepared in the data directory 'no_tfds_here'"),
 }
 
 # Runs trainers/qlae.py's flag parsing and main on each command line in one interpreter (as test_bad_input.py
@@ -121,6 +123,7 @@ def test_trainer_script_exits_with_the_message_and_never_imports_tensorflow(tmp_
     (["--model=qlea"], "error: Unknown model 'qlea'. Did you mean 'qlae'?"),
     (["--weight_decay_min=0"], "weight_decay_range must satisfy 0 < low < high"),
     (["--model=ae", "--tune_quantization_weight"], "model 'ae' has no option(s) ['quantization_weight'] to tune"),
+    (["--dataset=dsprites", "--data_dir=no_tfds_here"], "`tfds build dsprites --data_dir=no_tfds_here`"),
 ])
 def test_tuner_answers_bad_flags_before_tensorflow(arguments, message, tmp_path):
     completed = _run(["-X", "importtime", os.path.join(ROOT, "tuning", "weight_decay.py"), *arguments,

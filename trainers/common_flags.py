@@ -141,7 +141,9 @@ def main(argv) -> None:
         # The message names the flag, the value and what is valid; the whole usage text would bury it.
         sys.exit(f"error: {error}\n(--helpshort lists the flags, --helpfull every model option)")
     from keras_latentquant.folder_lock import FolderInUseError, folder_lock
+    from keras_latentquant.model_files import exit_unless_data_prepared
 
+    exit_unless_data_prepared(config.dataset, config.data_dir)  # a missing TFDS dataset: said in a second
     config = config.resolved()
     # The output folder's lock before TensorFlow starts, so a second command into a folder in use stops in a
     # second (`train` takes it again, held once). Multi-worker runs lock each worker's own folder in `train`.

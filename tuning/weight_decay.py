@@ -25,6 +25,7 @@ os.environ["KERAS_LATENTQUANT_DEFER_IMPORTS"] = "1"
 
 from absl import app, flags, logging  # noqa: E402
 
+from keras_latentquant.model_files import exit_unless_data_prepared  # noqa: E402
 from keras_latentquant.models.catalogue import MODELS, PRECISIONS  # noqa: E402
 from keras_latentquant.models.choices import ARCHITECTURES  # noqa: E402
 from keras_latentquant.training.config import TrainConfig  # noqa: E402
@@ -105,6 +106,7 @@ def run_config():
     if resolved.model not in AUTOENCODERS:
         sys.exit(f"error: --model={resolved.model} is a GAN; the tuner searches autoencoders: "
                  f"{', '.join(AUTOENCODERS)}.")
+    exit_unless_data_prepared(resolved.dataset, resolved.data_dir)
     return resolved
 
 

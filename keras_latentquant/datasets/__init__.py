@@ -38,7 +38,7 @@ _SOURCES = {
     "render_shapes3d": ("shapes3d_render", "render_shapes3d"),
     "MODES": ("pipeline", "MODES"),
     "DataDirError": ("pipeline", "DataDirError"),
-    "DatasetNotPreparedError": ("pipeline", "DatasetNotPreparedError"),
+    "DatasetNotPreparedError": ("registry", "DatasetNotPreparedError"),
     "get_builder": ("pipeline", "get_builder"),
     "load_arrays": ("pipeline", "load_arrays"),
     "load_dataset": ("pipeline", "load_dataset"),

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_latentquant.datasets.registry import DatasetSpec, get_dataset_spec
+from keras_latentquant.datasets.registry import DatasetNotPreparedError, DatasetSpec, get_dataset_spec, not_prepared_message
 
 # What each element of `load_dataset` holds: autoencoder -> (x, x), images -> x, factors -> (x, s).
 MODES = ("autoencoder", "images", "factors")
@@ -32,10 +32,6 @@ MODES = ("autoencoder", "images", "factors")
 # 4 KiB each, so 100,000 is about 400 MiB).
 _MAX_DEFAULT_SHUFFLE_BUFFER = 100_000
 _NUMPY_READ_BATCH = 1024
-
-
-class DatasetNotPreparedError(FileNotFoundError):
-    """A TFDS catalogue dataset is not prepared in the data directory (this library never downloads it)."""
 
 
 class DataDirError(OSError):
@@ -180,15 +176,8 @@ def _catalog_builder(spec: DatasetSpec, data_dir: str | None) -> tfds.core.Datas
         if candidate.is_prepared():
             return candidate
     root = data_dir or tfds.core.constants.get_default_data_dir()
-    procedural = f"procedural_{spec.name}"
-    raise DatasetNotPreparedError(
-        f"TFDS's {spec.name!r} dataset is not prepared in the data directory {root!r} (looked for versions "
-        f"{', '.join(versions)} in {os.path.join(root, spec.name)}), and this library never downloads it. "
-        f"Prepare it once with `tfds build {spec.name} --data_dir={root}` ({spec.prepare_hint}; on a machine "
-        f"without internet, run it elsewhere and copy the {spec.name}/ folder into the data directory), or pass "
-        f"the --data_dir (data_dir=) where it is prepared; or use --dataset={procedural}, rendered here with no "
-        "download."
-    )
+    raise DatasetNotPreparedError(not_prepared_message(
+        spec, root, f"looked for versions {', '.join(versions)} in {os.path.join(root, spec.name)}"))
 
 
 def _on_a_terminal() -> bool:

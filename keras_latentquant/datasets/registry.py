@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 
 from keras_latentquant.datasets import dsprites_render
 from keras_latentquant.datasets import shapes3d_render
@@ -206,3 +207,44 @@ def get_dataset_spec(name: str) -> DatasetSpec:
             f"Unknown dataset name {name!r}.{did_you_mean(name, DATASETS)} Known datasets: "
             f"{', '.join(sorted(DATASETS))}."
         ) from None
+
+
+class DatasetNotPreparedError(FileNotFoundError):
+    """A TFDS catalogue dataset is not prepared in the data directory (this library never downloads it)."""
+
+
+def default_data_dir() -> str:
+    """TFDS's default data directory, by TFDS's own rule: `$TFDS_DATA_DIR`, else `~/tensorflow_datasets`."""
+    return os.environ.get("TFDS_DATA_DIR", os.path.join(os.path.expanduser("~"), "tensorflow_datasets"))
+
+
+def not_prepared_message(spec: DatasetSpec, root: str, looked_for: str) -> str:
+    """What `DatasetNotPreparedError` says: where it looked, and the ways to go on."""
+    return (
+        f"TFDS's {spec.name!r} dataset is not prepared in the data directory {root!r} ({looked_for}), and this "
+        f"library never downloads it. Prepare it once with `tfds build {spec.name} --data_dir={root}` "
+        f"({spec.prepare_hint}; on a machine without internet, run it elsewhere and copy the {spec.name}/ folder "
+        "into the data directory), or pass the --data_dir (data_dir=) where it is prepared; or use "
+        f"--dataset=procedural_{spec.name}, rendered here with no download."
+    )
+
+
+def check_catalog_prepared(name: str, data_dir: str | None) -> None:
+    """Raises `DatasetNotPreparedError` when `name` is a TFDS catalogue dataset of which no version at all is
+    prepared in `data_dir` (default: TFDS's), without TensorFlow or TFDS, so that a command stops at once.
+
+    Only the clear case is decided here: a local data directory without any `<name>/.../dataset_info.json`.
+    Anything else (our own builders, a prepared version, a remote data directory) passes, and the input
+    pipeline's full check (`pipeline._catalog_builder`: which versions, and TFDS's own verdict) follows.
+    """
+    spec = get_dataset_spec(name)
+    if spec.catalog_name is None:
+        return
+    root = data_dir or default_data_dir()
+    if "://" in root:  # gs://, s3://: TFDS's file systems decide
+        return
+    folder = os.path.join(os.path.expanduser(root), spec.catalog_name)
+    for _, _, files in os.walk(folder):
+        if "dataset_info.json" in files:
+            return
+    raise DatasetNotPreparedError(not_prepared_message(spec, root, f"no prepared version in {folder}"))

@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_latentquant.model_files import define_data_flags, resolve_data_settings, resolve_model_path  # noqa: E402
+from keras_latentquant.model_files import define_data_flags, exit_unless_data_prepared, resolve_data_settings, resolve_model_path  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, a training output folder holding model.keras, or a folder "
@@ -49,6 +49,8 @@ def main(argv):
         except (FileNotFoundError, ValueError) as error:
             raise app.UsageError(str(error)) from None
     data = resolve_data_settings(model_path, FLAGS.dataset, FLAGS.dataset_config, FLAGS.data_dir)
+    if FLAGS.num_samples:
+        exit_unless_data_prepared(data["dataset"], data["data_dir"])
     logging.set_verbosity(logging.WARNING)  # TFDS's reading notes
     import keras_latentquant
 

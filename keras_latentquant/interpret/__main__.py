@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging
 
-from keras_latentquant.model_files import define_data_flags, resolve_data_settings, resolve_model_path
+from keras_latentquant.model_files import define_data_flags, exit_unless_data_prepared, resolve_data_settings, resolve_model_path
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, or a training output folder holding model.keras.")
@@ -81,6 +81,7 @@ def main(argv):
         spec = get_dataset_spec(data["dataset"])
     except ValueError as error:
         raise app.UsageError(str(error)) from None
+    exit_unless_data_prepared(data["dataset"], data["data_dir"])
     import keras_latentquant
 
     keras_latentquant.import_all()  # TensorFlow (quietly) and every custom object a saved model refers to

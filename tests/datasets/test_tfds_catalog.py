@@ -10,7 +10,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_latentquant.datasets.pipeline import load_arrays, load_dataset
-from keras_latentquant.datasets.registry import DATASETS
+from keras_latentquant.datasets.registry import DATASETS, DatasetNotPreparedError, check_catalog_prepared
 from keras_latentquant.training.config import TrainConfig
 from keras_latentquant.training.run import train
 
@@ -88,3 +88,23 @@ def test_training_on_tfds_shapes3d(tmp_path):
     assert np.array(final["nmi"]).shape == (6, 12)
     assert all(np.isfinite(final[key]) for key in ("infom", "infoe", "infoc", "psnr"))
     assert (tmp_path / "run" / "model.keras").exists()
+
+
+def test_the_quick_check_stops_only_where_nothing_is_prepared(tmp_path, monkeypatch):
+    # Nothing under <data_dir>/shapes3d: stopped, with the folder it looked in and how to prepare the data.
+    with pytest.raises(DatasetNotPreparedError, match=r"no prepared version in .*shapes3d\).*tfds build shapes3d"):
+        check_catalog_prepared("shapes3d", str(tmp_path))
+    (tmp_path / "shapes3d" / "incomplete.abc").mkdir(parents=True)  # a build that never finished
+    with pytest.raises(DatasetNotPreparedError):
+        check_catalog_prepared("shapes3d", str(tmp_path))
+    # Without --data_dir: TFDS's default, $TFDS_DATA_DIR.
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+    with pytest.raises(DatasetNotPreparedError, match="dsprites"):
+        check_catalog_prepared("dsprites", None)
+    # A version holding dataset_info.json, a dataset of ours, a remote folder: passed on to
+    # the pipeline's full check.
+    (tmp_path / "shapes3d" / "2.0.0").mkdir()
+    (tmp_path / "shapes3d" / "2.0.0" / "dataset_info.json").write_text("{}")
+    check_catalog_prepared("shapes3d", str(tmp_path))
+    check_catalog_prepared("procedural_shapes3d", str(tmp_path / "empty"))
+    check_catalog_prepared("dsprites", "gs://some-bucket/tensorflow_datasets")
