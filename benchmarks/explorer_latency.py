@@ -27,8 +27,6 @@ flags.DEFINE_string("architecture", "fast", "Architecture of the untrained QLAE 
 flags.DEFINE_integer("moves", 200, "Slider moves to time.")
 flags.DEFINE_string("screenshot", None, "Where to save a screenshot of the page (PNG).")
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 def _explorer():
@@ -65,6 +63,7 @@ def main(argv):
     import keras_latentquant
 
     keras_latentquant.import_all()
+    from keras_latentquant.explore import HEADLESS_CHROMIUM_ARGS
     from keras_latentquant.explore.server import create_app
 
     explorer, what = _explorer()
@@ -72,7 +71,7 @@ def main(argv):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=list(HEADLESS_CHROMIUM_ARGS))
         page = browser.new_page(viewport={"width": 1100, "height": 760})
         page.goto(url)
         page.wait_for_selector("body[data-ready=true]")

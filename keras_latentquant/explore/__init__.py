@@ -4,3 +4,10 @@
 
 `server.py` is the web application (Flask), `static/` the page. See `__main__.py` for the command.
 """
+
+# Headless Chromium's flags for driving the page on a server or in a container (the browser test, the latency
+# benchmark): no sandbox (root), no GPU, no background connections, shared memory in /tmp (a container's
+# /dev/shm can be too small for the renderer).
+HEADLESS_CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                          "--disable-dev-shm-usage")

@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 from werkzeug.serving import make_server
 
+from keras_latentquant.explore import HEADLESS_CHROMIUM_ARGS
 from keras_latentquant.explore.server import ExplorerModel, create_app
 from keras_latentquant.models import build_qlae
 
 CHROMIUM = shutil.which("chromium")
-# As this project's machines need them: no sandbox as root, no GPU, no background connections.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = list(HEADLESS_CHROMIUM_ARGS)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
 
 
@@ -47,6 +46,7 @@ def test_moving_a_slider_decodes_the_new_codes(served, tmp_path):
         page.on("console", lambda message: seen.append(f"console {message.type}: {message.text}"))
         page.on("pageerror", lambda error: seen.append(f"page error: {error}"))
         page.on("requestfailed", lambda r: seen.append(f"request failed: {r.method} {r.url}: {r.failure}"))
+        page.on("crash", lambda _: seen.append("the page's renderer crashed"))
         page.goto(url)
         # The page sets data-ready to "true", or to "error" when it cannot start (its requests retry stalls).
         page.wait_for_selector("body[data-ready]", state="attached", timeout=90_000)
