@@ -11,9 +11,9 @@ TensorFlow nor Keras. A script can then check its flags with the parts that need
 `layers`, `models` and `LatentQuantization` are imported on first use, and `import_all()` does what the eager
 import does; a script calls it once its flags are checked, before it builds or loads a model. The scripts set the
 variable for their own first import only and remove it right after, so the processes they start import eagerly.
-Library code and users' scripts should leave it unset. `python -m keras_latentquant.evaluate` and
-`python -m keras_latentquant.interpret` are deferred the same way without the variable (`IMPORTS_DEFERRED` says
-whether this process's import was).
+Library code and users' scripts should leave it unset. `python -m keras_latentquant.evaluate`,
+`.interpret` and `.explore` are deferred the same way without the variable (`IMPORTS_DEFERRED` says whether this
+process's import was).
 """
 
 import importlib as _importlib
@@ -72,9 +72,10 @@ def __dir__():
     return sorted(set(globals()) | set(__all__))
 
 
-# `python -m keras_latentquant.evaluate` (or `.interpret`) imports the package before the command's module: deferred,
-# so the command checks its flags and the model path before TensorFlow starts (its main calls `import_all`).
-_DEFERRING_COMMANDS = ("keras_latentquant.evaluate", "keras_latentquant.interpret")
+# `python -m keras_latentquant.evaluate` (`.interpret`, `.explore`) imports the package before the command's
+# module: deferred, so the command checks its flags and the model path before TensorFlow starts (its main calls
+# `import_all`).
+_DEFERRING_COMMANDS = ("keras_latentquant.evaluate", "keras_latentquant.interpret", "keras_latentquant.explore")
 
 
 def _run_as_a_deferring_command() -> bool:

@@ -180,8 +180,9 @@ def test_eager_import_registers_every_serializable_class(tmp_path):
     assert json.loads(lines[-1]) == [], "not registered by `import keras_latentquant`"
 
 
-@pytest.mark.parametrize("command", ["keras_latentquant.evaluate", "keras_latentquant.interpret"])
-def test_evaluate_and_interpret_answer_a_missing_model_before_tensorflow(command, tmp_path):
+@pytest.mark.parametrize("command", ["keras_latentquant.evaluate", "keras_latentquant.interpret",
+                                     "keras_latentquant.explore"])
+def test_evaluate_interpret_and_explore_answer_a_missing_model_before_tensorflow(command, tmp_path):
     completed = _run(["-X", "importtime", "-m", command, f"--model={tmp_path / 'none.keras'}"], tmp_path)
     assert completed.returncode == 1
     assert "does not exist" in completed.stderr

@@ -21,7 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_latentquant.model_files import define_data_flags, exit_unless_data_prepared, resolve_data_settings, resolve_model_path  # noqa: E402
+from keras_latentquant.model_files import (  # noqa: E402
+    define_data_flags, exit_unless_data_prepared, resolve_data_settings, resolve_model_path,
+)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, a training output folder holding model.keras, or a folder "
