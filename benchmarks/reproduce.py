@@ -13,7 +13,10 @@ script with `--run_config`), so memory is returned between runs and code changed
 is used by the next run. A run whose `scores.json` exists is skipped, so re-invoking the same command
 finishes an interrupted reproduction (an interrupted run resumes from its own backup) and a command with
 more seeds or models extends it. The table covers every finished run under `--output_dir`, so two
-invocations (say autoencoders first, GANs later) end in one table.
+invocations (say autoencoders first, GANs later) end in one table. With `--archive_dir` (a folder kept in
+version control, e.g. `benchmarks/logs/reproduce17`), each finished run's small files are copied there too,
+runs found there are not trained again, and the table is made from them: a long reproduction outlives the
+machine its run folders were on.
 
 The trainer's final evaluation already holds InfoMEC and PSNR (`metrics.json`); the worker adds only
 DCI, on the same held-out arrays, from the saved `model.keras`.
@@ -31,6 +34,7 @@ import math  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
@@ -76,6 +80,31 @@ SPREAD = "sample standard deviation over seeds (n - 1 denominator)"
 
 def run_dir(output_dir: str, dataset: str, model: str, seed: int) -> str:
     return os.path.join(output_dir, dataset, model, f"seed_{seed}")
+
+
+# A finished run's small files (scores, history, evaluations, configs, wall times; about 13 kB, not the 27 MB
+# model): what --archive_dir keeps, and all that the table and the learning curves read.
+ARCHIVED_FILES = (SCORES_FILE, "metrics.json", "evaluations.jsonl", "config.json", RUN_CONFIG_FILE, "timings.json")
+
+
+def archive_finished(planned: list[dict], output_dir: str, archive_dir: str) -> int:
+    """Archives every planned run finished under `output_dir` (`archive_run`); returns how many."""
+    finished = [entry["folder"] for entry in planned if os.path.exists(os.path.join(entry["folder"], SCORES_FILE))]
+    for folder in finished:
+        archive_run(folder, output_dir, archive_dir)
+    return len(finished)
+
+
+def archive_run(folder: str, output_dir: str, archive_dir: str) -> str:
+    """Copies the finished run `folder` (under `output_dir`)'s `ARCHIVED_FILES` to the same place under
+    `archive_dir`, scores last (a run counts as archived once its scores are there); returns the copy's folder."""
+    target = os.path.join(archive_dir, os.path.relpath(folder, output_dir))
+    os.makedirs(target, exist_ok=True)
+    for name in ARCHIVED_FILES[1:] + ARCHIVED_FILES[:1]:
+        if os.path.exists(os.path.join(folder, name)):
+            shutil.copyfile(os.path.join(folder, name), os.path.join(target, name) + ".partial")
+            os.replace(os.path.join(target, name) + ".partial", os.path.join(target, name))
+    return target
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -140,11 +169,13 @@ def check_budget(planned: dict, folder: str) -> None:
         )
 
 
-def plan_runs(output_dir: str, datasets, models, seeds, check: bool = True, **budget) -> list[dict]:
-    """Every (dataset, model, seed) run, seed-major, with `folder`, `done` (its scores exist) and its config.
+def plan_runs(output_dir: str, datasets, models, seeds, check: bool = True, archive_dir: str | None = None,
+              **budget) -> list[dict]:
+    """Every (dataset, model, seed) run, seed-major, with `folder`, `done` (its scores exist, in `output_dir` or
+    in `archive_dir`) and its config.
 
-    Raises ValueError (before anything trains, unless `check` is False) when a folder holds a run made with
-    another budget.
+    Raises ValueError (before anything trains, unless `check` is False) when a folder, or its archived copy,
+    holds a run made with another budget.
     """
     runs = []
     # Seed-major: every (dataset, model) gets its first seed before any gets its second, so a reproduction
@@ -154,10 +185,12 @@ def plan_runs(output_dir: str, datasets, models, seeds, check: bool = True, **bu
             for model in models:
                 planned = run_config(dataset, model, int(seed), output_dir, **budget)
                 folder = planned["config"]["output_dir"]
+                homes = [folder] + ([run_dir(archive_dir, dataset, model, int(seed))] if archive_dir else [])
                 if check:
-                    check_budget(planned, folder)
+                    for home in homes:
+                        check_budget(planned, home)
                 runs.append(dict(planned, dataset=dataset, model=model, seed=int(seed), folder=folder,
-                                 done=os.path.exists(os.path.join(folder, SCORES_FILE))))
+                                 done=any(os.path.exists(os.path.join(home, SCORES_FILE)) for home in homes)))
     return runs
 
 
@@ -183,7 +216,8 @@ def execute(run: dict, command_line: str, log=print) -> tuple[int, float]:
     return return_code, time.time() - start
 
 
-def train_missing(planned: list[dict], command_line: str, run=None, log=None) -> list[str]:
+def train_missing(planned: list[dict], command_line: str, run=None, log=None,
+                  archive: tuple[str, str] | None = None) -> list[str]:
     """Runs every planned run without scores, one after another; returns the folders of those that failed.
 
     Args:
@@ -191,6 +225,8 @@ def train_missing(planned: list[dict], command_line: str, run=None, log=None) ->
         command_line: the invoking command, recorded in each run's scores.
         run: `(run, command_line, log) -> (return code, seconds)`; default `execute` (a subprocess).
         log: line printer (default: print, flushed).
+        archive: `(output_dir, archive_dir)`: each run's small files are copied to `archive_dir` as it finishes
+            (`archive_run`).
     """
     run = run or execute
     log = log or (lambda line: print(line, flush=True))
@@ -202,7 +238,9 @@ def train_missing(planned: list[dict], command_line: str, run=None, log=None) ->
         log(f"[{index}/{len(todo)}] {name} ...")
         return_code, seconds = run(entry, command_line, log)
         status = "done" if return_code == 0 else f"FAILED (exit code {return_code}; see {entry['folder']}/run.log)"
-        log(f"[{index}/{len(todo)}] {name}: {status}, {seconds:.0f} s")
+        archived = (f"; archived in {archive_run(entry['folder'], *archive)}" if return_code == 0 and archive
+                    else "")
+        log(f"[{index}/{len(todo)}] {name}: {status}, {seconds:.0f} s{archived}")
         if return_code:
             failed.append(entry["folder"])
     return failed
@@ -672,7 +710,12 @@ def define_flags() -> None:
     flags.DEFINE_string("results_section", SECTION_TITLE[3:], "Heading (without `## `) of the section of --results_md "
                         "that this table replaces; another name gives another section.")
     flags.DEFINE_string("reading_file", None, "Markdown paragraph put under the table in --results_md as the reading.")
-    flags.DEFINE_bool("aggregate_only", False, "Train nothing: tabulate the finished runs under --output_dir.")
+    flags.DEFINE_string("archive_dir", None, "A second home for the finished runs: their small files (scores, "
+                        "history, evaluations, configs; not the model) are copied there as each run finishes, runs "
+                        "found there count as finished, and the tables are written there from them. Keep it in "
+                        "version control and the reproduction survives the loss of --output_dir.")
+    flags.DEFINE_bool("aggregate_only", False, "Train nothing: tabulate the finished runs under --output_dir "
+                      "(or --archive_dir).")
     flags.DEFINE_string("run_config", None, "Internal: run the one run this JSON file describes (the subprocess).")
 
 
@@ -712,7 +755,7 @@ def main(argv):
     )
     try:
         planned = plan_runs(FLAGS.output_dir, FLAGS.datasets, FLAGS.models, FLAGS.seeds,
-                            check=not FLAGS.aggregate_only, **budget)
+                            check=not FLAGS.aggregate_only, archive_dir=FLAGS.archive_dir, **budget)
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     reading = None
@@ -721,16 +764,20 @@ def main(argv):
             reading = handle.read()
     command_line = "python " + " ".join([os.path.relpath(os.path.abspath(__file__)) if i == 0 else arg
                                          for i, arg in enumerate(sys.argv)])
-    failed = [] if FLAGS.aggregate_only else train_missing(planned, command_line)
+    archive = (FLAGS.output_dir, FLAGS.archive_dir) if FLAGS.archive_dir else None
+    if archive:
+        archive_finished(planned, *archive)
+    failed = [] if FLAGS.aggregate_only else train_missing(planned, command_line, archive=archive)
+    tables = FLAGS.archive_dir or FLAGS.output_dir
     # Table order: the default lists' order (so two invocations' runs merge into one stable table), then others.
     order_models = list(dict.fromkeys(DEFAULT_MODELS + FLAGS.models))
     order_datasets = list(dict.fromkeys(DEFAULT_DATASETS + FLAGS.datasets))
-    summary = write_outputs(FLAGS.output_dir, planned, order_models, order_datasets, FLAGS.results_md, reading,
+    summary = write_outputs(tables, planned, order_models, order_datasets, FLAGS.results_md, reading,
                             command_line=command_line, title="## " + FLAGS.results_section)
     print("\n" + format_table(summary["groups"]))
     if summary["missing"]:
         print(f"missing runs: {', '.join(summary['missing'])}")
-    print(f"wrote {os.path.join(FLAGS.output_dir, 'table.md')} and table.json"
+    print(f"wrote {os.path.join(tables, 'table.md')} and table.json"
           + (f"; updated {FLAGS.results_md}" if FLAGS.results_md else ""))
     if failed:
         sys.exit(f"error: {len(failed)} run(s) failed: {', '.join(failed)}")

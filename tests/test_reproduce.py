@@ -8,6 +8,7 @@ must skip it.
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -272,3 +273,36 @@ def test_budget_sentence_lists_each_model_under_its_own_budget():
     text = reproduce.describe_budget(groups)
     assert "factorqvae: 3000 steps of batch 128;" in text and "qlae: 3000 steps of batch 64;" in text
     assert "qlae, factorqvae" not in text and "factorqvae, qlae" not in text
+
+
+def test_archived_runs_count_as_finished_and_new_ones_are_archived(tmp_path):
+    output_dir, archive_dir = tmp_path / "runs", tmp_path / "archive"
+    _fake_run(output_dir, "procedural_dsprites", "qlae", 0, infom=0.7)
+    (tmp_path / "runs" / "procedural_dsprites" / "qlae" / "seed_0" / "model.keras").write_bytes(b"x" * 1000)
+    planned = reproduce.plan_runs(str(output_dir), ["procedural_dsprites"], ["qlae", "ae"], ["0"],
+                                  archive_dir=str(archive_dir), **BUDGET)
+    assert reproduce.archive_finished(planned, str(output_dir), str(archive_dir)) == 1
+    copy = archive_dir / "procedural_dsprites" / "qlae" / "seed_0"
+    assert sorted(os.listdir(copy)) == sorted([reproduce.SCORES_FILE, reproduce.RUN_CONFIG_FILE])  # no model
+    assert json.loads((copy / reproduce.SCORES_FILE).read_text())["infom"] == 0.7
+
+    # The run folders are lost: the archived run still counts as finished; the other one trains and is archived.
+    shutil.rmtree(output_dir)
+    planned = reproduce.plan_runs(str(output_dir), ["procedural_dsprites"], ["qlae", "ae"], ["0"],
+                                  archive_dir=str(archive_dir), **BUDGET)
+    assert [(run["model"], run["done"]) for run in planned] == [("qlae", True), ("ae", False)]
+
+    def fake_execute(run, command_line, log):
+        _fake_run(output_dir, run["dataset"], run["model"], run["seed"], infom=0.4)
+        return 0, 1.0
+
+    lines = []
+    assert reproduce.train_missing(planned, "python benchmarks/reproduce.py", run=fake_execute, log=lines.append,
+                                   archive=(str(output_dir), str(archive_dir))) == []
+    assert lines[-1].endswith(f"archived in {archive_dir / 'procedural_dsprites' / 'ae' / 'seed_0'}")
+    scores = reproduce.load_scores(str(archive_dir))
+    assert [(row["model"], row["infom"]) for row in scores] == [("ae", 0.4), ("qlae", 0.7)]
+    # Another budget in the archive is refused like one in the run folders.
+    with pytest.raises(ValueError, match="steps: 10 there, 20 now"):
+        reproduce.plan_runs(str(output_dir), ["procedural_dsprites"], ["qlae"], ["0"], archive_dir=str(archive_dir),
+                            **dict(BUDGET, steps=20))
