@@ -11,7 +11,9 @@ layers whose training pass is deterministic, the training loss and every weight 
 runs (it must not fail) but its numbers depend on each backend's random generator and are not saved.
 """
 
+import runpy
 import sys
+import traceback
 
 import keras
 import numpy as np
@@ -84,7 +86,9 @@ def run(name):
     return results
 
 
-def main(path):
+def main(path, example=None):
+    """Saves every case's numbers to `path` (.npz); then runs the script `example` (the README's drop-in
+    example), if given, in this process: one start of the backend for both checks."""
     saved = {}
     for name in CASES:
         for key, value in run(name).items():
@@ -92,7 +96,12 @@ def main(path):
     # Whether the layers ran without importing TensorFlow (they need it only for tf.distribute on its backend).
     saved["tensorflow_imported"] = np.bool_("tensorflow" in sys.modules)
     np.savez(path, backend=keras.backend.backend(), **saved)
+    if example:
+        try:
+            runpy.run_path(example, run_name="__main__")
+        except Exception:  # reported to the example's own test, leaving the numbers' test its verdict
+            traceback.print_exc(file=sys.stdout)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])

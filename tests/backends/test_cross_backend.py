@@ -3,7 +3,8 @@
 `cross_backend_case.py` runs once per backend in its own process (Keras fixes its backend at import), all three
 at once; this module compares what they saved with TensorFlow's. This is the CI-sized part of the cross-backend
 checks: every layer in a small model (outputs, losses, monitored values, one SGD step), and the README's
-drop-in example under each backend. The layers' own unit tests (tests/layers) run under TensorFlow only.
+drop-in example under JAX and PyTorch (run in the same processes, after the numbers). The layers' own unit tests
+(tests/layers) run under TensorFlow only.
 """
 
 import importlib.util
@@ -35,24 +36,35 @@ def _environment(backend):
                 TF_CPP_MIN_LOG_LEVEL="3")
 
 
+def _readme_example():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        (example,) = re.findall(r"```python\n(.*?)\n```", handle.read(), flags=re.S)
+    return example + "\nimport keras\nprint('backend', keras.backend.backend(), codes.shape)\n"
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """Each installed backend's numbers, from three processes running side by side."""
+    """Each installed backend's numbers, and what the README's example printed under JAX and PyTorch, from three
+    processes running side by side (`{backend: (numbers, stdout)}`)."""
     folder = tmp_path_factory.mktemp("backends")
     script = os.path.join(ROOT, "tests", "backends", "cross_backend_case.py")
+    example = folder / "example.py"
+    example.write_text(_readme_example())
+    # TensorFlow's run of the example is tests/test_readme.py's.
+    extra = {"tensorflow": []}
     processes = {
         backend: subprocess.Popen(
-            [sys.executable, script, str(folder / f"{backend}.npz")], env=_environment(backend), cwd=ROOT,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, script, str(folder / f"{backend}.npz"), *extra.get(backend, [str(example)])],
+            env=_environment(backend), cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         for backend in BACKENDS if _installed(backend)
     }
     results = {}
     for backend, process in processes.items():
-        _, stderr = process.communicate(timeout=600)
+        stdout, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, f"{backend}:\n{stderr[-4000:]}"
         with np.load(folder / f"{backend}.npz") as data:
-            results[backend] = {key: data[key] for key in data.files}
+            results[backend] = ({key: data[key] for key in data.files}, stdout)
     return results
 
 
@@ -60,7 +72,7 @@ def saved(tmp_path_factory):
 def test_layers_compute_the_same_numbers_as_under_tensorflow(saved, backend):
     if backend not in saved:
         pytest.skip(f"{backend} is not installed (pip install -e .[test] installs it)")
-    reference, other = dict(saved["tensorflow"]), dict(saved[backend])
+    reference, other = dict(saved["tensorflow"][0]), dict(saved[backend][0])
     assert str(other.pop("backend")) == backend and str(reference.pop("backend")) == "tensorflow"
     # On JAX and PyTorch the layers (and Keras's fit) run without TensorFlow being imported.
     assert not other.pop("tensorflow_imported") and reference.pop("tensorflow_imported")
@@ -81,14 +93,8 @@ def test_layers_compute_the_same_numbers_as_under_tensorflow(saved, backend):
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_readme_drop_in_example_runs_under_each_backend(backend, tmp_path):
-    if not _installed(backend):
+def test_readme_drop_in_example_runs_under_each_backend(saved, backend):
+    if backend not in saved:
         pytest.skip(f"{backend} is not installed (pip install -e .[test] installs it)")
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
-        (example,) = re.findall(r"```python\n(.*?)\n```", handle.read(), flags=re.S)
-    script = tmp_path / "example.py"
-    script.write_text(example + "\nimport keras\nprint('backend', keras.backend.backend(), codes.shape)\n")
-    completed = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
-                               cwd=tmp_path, env=_environment(backend))
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "quantizer_perplexity" in completed.stdout and f"backend {backend} " in completed.stdout
+    stdout = saved[backend][1]
+    assert "quantizer_perplexity" in stdout and f"backend {backend} " in stdout, stdout[-2000:]
