@@ -369,6 +369,15 @@ class TrainingBackup(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(float(value))
         self.save((epoch + 1) * self.steps_per_epoch)
 
+    def on_train_end(self, logs=None):
+        # The time the other callbacks took after the last backup (evaluation, checkpoint) counts too: a rerun
+        # of the finished run then reports the whole training time.
+        path = os.path.join(self.backup_dir, self.STATE_FILE)
+        if os.path.exists(path):
+            state = self.read_state()
+            state["train_seconds"] = round(self.elapsed_seconds(), 1)
+            write_text_atomic(path, json.dumps(state, indent=1))
+
     def point_to(self, model_file: str) -> None:
         """Makes the newest backup read its weights from `model_file` (a `.keras` file of the same model at the
         same step, e.g. the run's final `model.keras`) and deletes the backup's own copy: one copy of the
