@@ -78,7 +78,7 @@ def plot_curves(curves: dict, path: str, title: str) -> str:
                 continue
             series = curve[key]
             line, = axis.plot(curve["steps"], series["mean"], marker="o", markersize=3,
-                              label=f"{model} ({len(curve['seeds'])} seeds)")
+                              label=f"{model} ({len(curve['seeds'])} seed{'s' if len(curve['seeds']) != 1 else ''})")
             axis.fill_between(curve["steps"], series["low"], series["high"], color=line.get_color(), alpha=0.2)
         axis.set_xlabel("training step")
         axis.set_ylabel(label)
