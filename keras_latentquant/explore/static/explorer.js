@@ -18,12 +18,20 @@ async function fetchJson(url, options = {}) {
     const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
     try {
       const response = await fetch(url, { ...options, signal: controller.signal });
-      const answer = await response.json();
-      if (!response.ok) throw Object.assign(new Error(answer.error || `HTTP ${response.status}`), { http: true });
+      // An error page of a proxy is not JSON; a body that stalls past the timeout is retried like a request.
+      const answer = await response.json().catch((error) => {
+        if (error.name === "AbortError") throw error;
+        return null;
+      });
+      if (!response.ok) {
+        throw Object.assign(new Error((answer && answer.error) || `HTTP ${response.status}`), { http: true });
+      }
+      if (answer === null) throw Object.assign(new Error(`${url} did not answer JSON`), { http: true });
       return answer;
     } catch (error) {
       if (error.http) throw error;
-      lastError = error.name === "AbortError" ? new Error(`no answer from ${url} in ${REQUEST_TIMEOUT_MS / 1000} s`) : error;
+      const stalled = error.name === "AbortError";
+      lastError = stalled ? new Error(`no answer from ${url} in ${REQUEST_TIMEOUT_MS / 1000} s`) : error;
     } finally {
       clearTimeout(timer);
     }
