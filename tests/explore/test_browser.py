@@ -110,4 +110,18 @@ def test_a_dropped_request_is_retried_and_a_dead_server_is_reported(served):
         message = page.inner_text("#error")
         assert message.startswith("Could not start the explorer:"), message
         assert "(3 attempts); is the explorer server still running?" in message
+
+        # An HTTP error whose body is a proxy's HTML page: reported by its status at once, not retried.
+        page = browser.new_page()
+        answered = []
+
+        def bad_gateway(route):
+            answered.append(route.request.url)
+            route.fulfill(status=502, content_type="text/html", body="<html>Bad Gateway</html>")
+
+        page.route("**/api/model", bad_gateway)
+        page.goto(url)
+        page.wait_for_selector("body[data-ready]", state="attached")
+        assert page.get_attribute("body", "data-ready") == "error"
+        assert page.inner_text("#error") == "Could not start the explorer: HTTP 502" and len(answered) == 1
         browser.close()
