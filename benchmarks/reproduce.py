@@ -45,7 +45,7 @@ sys.path.insert(0, ROOT)
 
 from absl import app, flags, logging  # noqa: E402
 
-from keras_latentquant.model_files import write_json_atomic  # noqa: E402
+from keras_latentquant.model_files import atomic_path, write_json_atomic  # noqa: E402
 
 FLAGS = flags.FLAGS
 # The paper's comparison (issue 17): QLAE, its baselines, the newest rival, the ablations, the GANs.
@@ -102,8 +102,8 @@ def archive_run(folder: str, output_dir: str, archive_dir: str) -> str:
     os.makedirs(target, exist_ok=True)
     for name in ARCHIVED_FILES[1:] + ARCHIVED_FILES[:1]:
         if os.path.exists(os.path.join(folder, name)):
-            shutil.copyfile(os.path.join(folder, name), os.path.join(target, name) + ".partial")
-            os.replace(os.path.join(target, name) + ".partial", os.path.join(target, name))
+            with atomic_path(os.path.join(target, name), allow_empty=True) as temporary:
+                shutil.copyfile(os.path.join(folder, name), temporary)
     return target
 
 

@@ -23,7 +23,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_latentquant.datasets.registry import DatasetNotPreparedError, DatasetSpec, get_dataset_spec, not_prepared_message
+from keras_latentquant.datasets.registry import (
+    DatasetNotPreparedError, DatasetSpec, get_dataset_spec, not_prepared_message,
+)
 
 # What each element of `load_dataset` holds: autoencoder -> (x, x), images -> x, factors -> (x, s).
 MODES = ("autoencoder", "images", "factors")

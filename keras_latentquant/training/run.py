@@ -294,7 +294,7 @@ def fit_and_evaluate(model, config, train_data, callbacks, evaluation: Disentang
         for key, values in part.history.items():
             history.setdefault(key, []).extend(float(value) for value in values)
     # A resumed run's time includes the earlier processes' training, as its backup recorded it.
-    train_seconds = time.time() - start + (backup.restored_seconds if backup else 0.0)
+    train_seconds = backup.elapsed_seconds() if backup else time.time() - start
     merged = keras.callbacks.History()
     merged.history = history
     final = evaluation.last

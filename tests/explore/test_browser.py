@@ -33,95 +33,97 @@ def served():
     server.shutdown()
 
 
-def test_moving_a_slider_decodes_the_new_codes(served, tmp_path):
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the module's tests (each opens its own pages)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extras)")
-    url, explorer = served
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        requests = []
-        page.on("request", lambda r: requests.append(json.loads(r.post_data)) if r.method == "POST" else None)
-        # What the page saw, for the failure message: console lines, script errors, failed requests.
-        seen = []
-        page.on("console", lambda message: seen.append(f"console {message.type}: {message.text}"))
-        page.on("pageerror", lambda error: seen.append(f"page error: {error}"))
-        page.on("requestfailed", lambda r: seen.append(f"request failed: {r.method} {r.url}: {r.failure}"))
-        page.on("crash", lambda _: seen.append("the page's renderer crashed"))
-        page.goto(url)
-        # The page sets data-ready to "true", or to "error" when it cannot start (its requests retry stalls).
-        page.wait_for_selector("body[data-ready]", state="attached", timeout=90_000)
-        ready = page.get_attribute("body", "data-ready")
-        assert ready == "true", f"the page did not start: {page.inner_text('#error')!r}; it saw {seen}"
-        page.wait_for_function("document.getElementById('image').dataset.updates === '1'")
-        start = json.loads(page.get_attribute("#image", "data-latents"))
-        assert start == explorer.samples[0].tolist()  # the first dataset image's codes
-        before = page.evaluate("document.getElementById('image').toDataURL()")
-        labels = page.locator("#sliders .factor").all_inner_texts()
-        assert labels[:2] == ["shape (NMI 0.80)", "scale (NMI 0.80)"]
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
-        # Move latent 2's slider to its last value (index 6 of 7) with the keyboard, as a user would.
-        slider = page.locator("#latent-2")
-        slider.focus()
-        page.keyboard.press("End")
-        page.wait_for_function("JSON.parse(document.getElementById('image').dataset.latents || '[]')[2] === 6")
-        expected = list(start)
-        expected[2] = 6
-        assert {"instances": [expected]} in requests
-        after = page.evaluate("document.getElementById('image').toDataURL()")
-        assert after != before
-        assert page.inner_text("#error") == ""
 
-        # The traversal strip of the latent under the pointer: one image per value of latent 1 (5 values).
-        page.hover("#latent-1")
-        page.wait_for_function("document.getElementById('strip').width === 5 * 64")
-        page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
-        browser.close()
+def _open(browser, url, api_model_route=None, timeout=30_000):
+    """A new page on `url` (its `/api/model` requests through `api_model_route`, if given), once it set
+    data-ready: "true", or "error" when it cannot start (its requests retry stalls). Returns (page, ready)."""
+    page = browser.new_page()
+    if api_model_route is not None:
+        page.route("**/api/model", api_model_route)
+    page.goto(url)
+    page.wait_for_selector("body[data-ready]", state="attached", timeout=timeout)
+    return page, page.get_attribute("body", "data-ready")
+
+
+def test_moving_a_slider_decodes_the_new_codes(served, browser, tmp_path):
+    url, explorer = served
+    requests, seen = [], []  # seen: what the page saw, for the failure message
+    page = browser.new_page()
+    page.on("request", lambda r: requests.append(json.loads(r.post_data)) if r.method == "POST" else None)
+    page.on("console", lambda message: seen.append(f"console {message.type}: {message.text}"))
+    page.on("pageerror", lambda error: seen.append(f"page error: {error}"))
+    page.on("requestfailed", lambda r: seen.append(f"request failed: {r.method} {r.url}: {r.failure}"))
+    page.on("crash", lambda _: seen.append("the page's renderer crashed"))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready]", state="attached", timeout=90_000)
+    ready = page.get_attribute("body", "data-ready")
+    assert ready == "true", f"the page did not start: {page.inner_text('#error')!r}; it saw {seen}"
+    page.wait_for_function("document.getElementById('image').dataset.updates === '1'")
+    start = json.loads(page.get_attribute("#image", "data-latents"))
+    assert start == explorer.samples[0].tolist()  # the first dataset image's codes
+    before = page.evaluate("document.getElementById('image').toDataURL()")
+    labels = page.locator("#sliders .factor").all_inner_texts()
+    assert labels[:2] == ["shape (NMI 0.80)", "scale (NMI 0.80)"]
+
+    # Move latent 2's slider to its last value (index 6 of 7) with the keyboard, as a user would.
+    slider = page.locator("#latent-2")
+    slider.focus()
+    page.keyboard.press("End")
+    page.wait_for_function("JSON.parse(document.getElementById('image').dataset.latents || '[]')[2] === 6")
+    expected = list(start)
+    expected[2] = 6
+    assert {"instances": [expected]} in requests
+    after = page.evaluate("document.getElementById('image').toDataURL()")
+    assert after != before
+    assert page.inner_text("#error") == ""
+
+    # The traversal strip of the latent under the pointer: one image per value of latent 1 (5 values).
+    page.hover("#latent-1")
+    page.wait_for_function("document.getElementById('strip').width === 5 * 64")
+    page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
+    page.close()
     assert (tmp_path / "explorer.png").stat().st_size > 5000
 
 
-def test_a_dropped_request_is_retried_and_a_dead_server_is_reported(served):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extras)")
+def test_a_dropped_request_is_retried_and_a_dead_server_is_reported(served, browser):
     url, _ = served
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
-        # The first request for the model's description fails at the network level; the page asks again.
-        page = browser.new_page()
-        attempts = []
+    # The first request for the model's description fails at the network level; the page asks again.
+    attempts = []
 
-        def drop_first(route):
-            attempts.append(route.request.url)
-            route.abort("connectionreset") if len(attempts) == 1 else route.continue_()
+    def drop_first(route):
+        attempts.append(route.request.url)
+        route.abort("connectionreset") if len(attempts) == 1 else route.continue_()
 
-        page.route("**/api/model", drop_first)
-        page.goto(url)
-        page.wait_for_selector("body[data-ready]", state="attached")
-        assert page.get_attribute("body", "data-ready") == "true"
-        assert len(attempts) == 2
-        page.wait_for_function("document.getElementById('image').dataset.updates === '1'")
-        assert page.inner_text("#error") == ""
+    page, ready = _open(browser, url, drop_first)
+    assert ready == "true"
+    assert len(attempts) == 2
+    page.wait_for_function("document.getElementById('image').dataset.updates === '1'")
+    assert page.inner_text("#error") == ""
 
-        # Every attempt fails: the page says so, and how to check, instead of waiting forever.
-        page = browser.new_page()
-        page.route("**/api/model", lambda route: route.abort("connectionrefused"))
-        page.goto(url)
-        page.wait_for_selector("body[data-ready]", state="attached")
-        assert page.get_attribute("body", "data-ready") == "error"
-        message = page.inner_text("#error")
-        assert message.startswith("Could not start the explorer:"), message
-        assert "(3 attempts); is the explorer server still running?" in message
+    # Every attempt fails: the page says so, and how to check, instead of waiting forever.
+    page, ready = _open(browser, url, lambda route: route.abort("connectionrefused"))
+    assert ready == "error"
+    message = page.inner_text("#error")
+    assert message.startswith("Could not start the explorer:"), message
+    assert "(3 attempts); is the explorer server still running?" in message
 
-        # An HTTP error whose body is a proxy's HTML page: reported by its status at once, not retried.
-        page = browser.new_page()
-        answered = []
+    # An HTTP error whose body is a proxy's HTML page: reported by its status at once, not retried.
+    answered = []
 
-        def bad_gateway(route):
-            answered.append(route.request.url)
-            route.fulfill(status=502, content_type="text/html", body="<html>Bad Gateway</html>")
+    def bad_gateway(route):
+        answered.append(route.request.url)
+        route.fulfill(status=502, content_type="text/html", body="<html>Bad Gateway</html>")
 
-        page.route("**/api/model", bad_gateway)
-        page.goto(url)
-        page.wait_for_selector("body[data-ready]", state="attached")
-        assert page.get_attribute("body", "data-ready") == "error"
-        assert page.inner_text("#error") == "Could not start the explorer: HTTP 502" and len(answered) == 1
-        browser.close()
+    page, ready = _open(browser, url, bad_gateway)
+    assert ready == "error"
+    assert page.inner_text("#error") == "Could not start the explorer: HTTP 502" and len(answered) == 1
