@@ -29,6 +29,7 @@ import time
 _PROCESS_START = time.time()  # a run's wall time counts its imports too
 
 import glob  # noqa: E402
+import importlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
@@ -120,10 +121,6 @@ def run_config(dataset: str, model: str, seed: int, output_dir: str, *, steps: i
     `evaluations` spreads that many evaluations evenly over the run (the last at its end), for learning curves
     (`benchmarks/learning_curves.py`); the steps must be a multiple of it.
     """
-    for total in (steps, gan_steps):
-        if total % evaluations:
-            raise ValueError(f"--evaluations={evaluations} must divide the steps ({total}): evaluations are "
-                             "evenly spaced and the last one is at the end.")
     common = dict(
         output_dir=run_dir(output_dir, dataset, model, seed), dataset=dataset, dataset_config=dataset_config,
         data_dir=data_dir, model=model, architecture=architecture, num_latents=num_latents, seed=seed,
@@ -133,7 +130,12 @@ def run_config(dataset: str, model: str, seed: int, output_dir: str, *, steps: i
         common["jit_compile"] = True
     from keras_latentquant.models.catalogue import MODELS
 
-    if MODELS[model].family == "gan":  # the GAN budget: generator steps, batch and critic steps
+    gan = MODELS[model].family == "gan"
+    total = gan_steps if gan else steps
+    if total % evaluations:
+        raise ValueError(f"--evaluations={evaluations} must divide the {'gan_' if gan else ''}steps ({total}): "
+                         "evaluations are evenly spaced and the last one is at the end.")
+    if gan:  # the GAN budget: generator steps, batch and critic steps
         # One evaluation, at the end: the trainer scores InfoMEC there and the worker adds DCI.
         config = dict(common, steps=gan_steps, eval_interval=gan_steps // evaluations, batch_size=gan_batch_size,
                       options={"critic_steps": critic_steps})
@@ -217,8 +219,8 @@ def execute(run: dict, command_line: str, log=print) -> tuple[int, float]:
 
 
 def train_missing(planned: list[dict], command_line: str, run=None, log=None,
-                  archive: tuple[str, str] | None = None) -> list[str]:
-    """Runs every planned run without scores, one after another; returns the folders of those that failed.
+                  archive: tuple[str, str] | None = None, jobs: int = 1) -> list[str]:
+    """Runs every planned run without scores, `jobs` at a time; returns the folders of those that failed.
 
     Args:
         planned: `plan_runs`'s list; runs with `done` set are skipped.
@@ -227,23 +229,34 @@ def train_missing(planned: list[dict], command_line: str, run=None, log=None,
         log: line printer (default: print, flushed).
         archive: `(output_dir, archive_dir)`: each run's small files are copied to `archive_dir` as it finishes
             (`archive_run`).
+        jobs: runs at a time (one process each; with more than one, each output line starts with its run's name,
+            and the runs' wall times overlap).
     """
     run = run or execute
     log = log or (lambda line: print(line, flush=True))
     todo = [entry for entry in planned if not entry["done"]]
-    log(f"{len(planned)} runs planned, {len(planned) - len(todo)} already finished, {len(todo)} to train")
-    failed = []
-    for index, entry in enumerate(todo, 1):
+    log(f"{len(planned)} runs planned, {len(planned) - len(todo)} already finished, {len(todo)} to train"
+        + (f", {jobs} at a time" if jobs > 1 else ""))
+
+    def train_one(index: int, entry: dict) -> str | None:
         name = f"{entry['dataset']}/{entry['model']}/seed_{entry['seed']}"
         log(f"[{index}/{len(todo)}] {name} ...")
-        return_code, seconds = run(entry, command_line, log)
+        run_log = log if jobs == 1 else (lambda line: log(f"[{name}] {line.strip()}"))
+        return_code, seconds = run(entry, command_line, run_log)
         status = "done" if return_code == 0 else f"FAILED (exit code {return_code}; see {entry['folder']}/run.log)"
         archived = (f"; archived in {archive_run(entry['folder'], *archive)}" if return_code == 0 and archive
                     else "")
         log(f"[{index}/{len(todo)}] {name}: {status}, {seconds:.0f} s{archived}")
-        if return_code:
-            failed.append(entry["folder"])
-    return failed
+        return entry["folder"] if return_code else None
+
+    if jobs == 1:
+        outcomes = [train_one(index, entry) for index, entry in enumerate(todo, 1)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(jobs) as pool:
+            outcomes = list(pool.map(train_one, range(1, len(todo) + 1), todo))
+    return [folder for folder in outcomes if folder]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -263,18 +276,20 @@ def machine_description() -> str:
 
 
 def run_worker(config_path: str) -> dict:
-    """Trains the run `config_path` describes, adds DCI on its held-out samples, writes `scores.json`."""
-    import keras
-    import tensorflow as tf
+    """Trains the run `config_path` describes, adds DCI on its held-out samples, writes `scores.json`.
 
-    from keras_latentquant.datasets.pipeline import load_arrays
+    Under the TensorFlow backend through `training.run.train` (TFDS data); under another (JAX on a machine
+    without TensorFlow, `benchmarks/gpu_reproduce.py`) through `training.in_memory` (procedural data rendered
+    in memory: the same grid points, another order, so other batches and another held-out sample)."""
+    import keras
+
+    from keras_latentquant.training import train
     from keras_latentquant.training.evaluation import evaluate_model
 
     with open(config_path, encoding="utf-8") as handle:
         described = json.load(handle)
     trainer, config_fields = described["trainer"], described["config"]
     from keras_latentquant.training.config import TrainConfig
-    from keras_latentquant.training.run import train
 
     metrics = train(TrainConfig(**config_fields))
     final = metrics["final"]
@@ -283,10 +298,23 @@ def run_worker(config_path: str) -> dict:
     start = time.time()
     model = keras.saving.load_model(os.path.join(config_fields["output_dir"], "model.keras"))
     config_name = metrics["dataset"].split("/", 1)[1]
-    images, factors = load_arrays(
-        config_fields["dataset"], config_name, split=f"train[-{config_fields['eval_samples']}:]",
-        data_dir=config_fields["data_dir"],
-    )
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        from keras_latentquant.datasets.pipeline import load_arrays
+
+        images, factors = load_arrays(
+            config_fields["dataset"], config_name, split=f"train[-{config_fields['eval_samples']}:]",
+            data_dir=config_fields["data_dir"],
+        )
+        versions = {"tensorflow": tf.__version__}
+    else:
+        from keras_latentquant.training.in_memory import rendered_split
+
+        _, images, factors = rendered_split(config_fields["dataset"], config_name, config_fields["eval_samples"],
+                                            config_fields["data_dir"])
+        versions = {backend: importlib.import_module(backend).__version__}
     dci = evaluate_model(model, images, factors, metrics=["dci"])
     scores = {
         "dataset": config_fields["dataset"],
@@ -305,7 +333,8 @@ def run_worker(config_path: str) -> dict:
         "wall_seconds": round(time.time() - _PROCESS_START, 1),
         "command": described.get("command"),
         "machine": machine_description(),
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+        "backend": backend,
+        "versions": {**versions, "keras": keras.__version__, "python": platform.python_version()},
     }
     write_json_atomic(os.path.join(config_fields["output_dir"], SCORES_FILE), scores)
     print(
@@ -714,6 +743,8 @@ def define_flags() -> None:
                         "history, evaluations, configs; not the model) are copied there as each run finishes, runs "
                         "found there count as finished, and the tables are written there from them. Keep it in "
                         "version control and the reproduction survives the loss of --output_dir.")
+    flags.DEFINE_integer("jobs", 1, "Runs trained at a time, one process each (a large GPU fits several small "
+                         "models; their wall times then overlap).", lower_bound=1)
     flags.DEFINE_bool("aggregate_only", False, "Train nothing: tabulate the finished runs under --output_dir "
                       "(or --archive_dir).")
     flags.DEFINE_string("run_config", None, "Internal: run the one run this JSON file describes (the subprocess).")
@@ -767,7 +798,7 @@ def main(argv):
     archive = (FLAGS.output_dir, FLAGS.archive_dir) if FLAGS.archive_dir else None
     if archive:
         archive_finished(planned, *archive)
-    failed = [] if FLAGS.aggregate_only else train_missing(planned, command_line, archive=archive)
+    failed = [] if FLAGS.aggregate_only else train_missing(planned, command_line, archive=archive, jobs=FLAGS.jobs)
     tables = FLAGS.archive_dir or FLAGS.output_dir
     # Table order: the default lists' order (so two invocations' runs merge into one stable table), then others.
     order_models = list(dict.fromkeys(DEFAULT_MODELS + FLAGS.models))

@@ -40,6 +40,9 @@ _REGISTERING_MODULES = (
     "keras_latentquant.models.infogan",
     "keras_latentquant.models.factorqvae",
 )
+# Registering modules that need TensorFlow itself (the GAN train steps use tf.GradientTape and tf.distribute):
+# imported only under the TensorFlow backend, so the package loads where TensorFlow is not installed.
+_TENSORFLOW_ONLY_MODULES = ("keras_latentquant.models.infogan",)
 
 
 def import_all() -> None:
@@ -53,7 +56,8 @@ def import_all() -> None:
 
         import_tensorflow_quietly()  # without its start-up log lines (see the module)
     for name in _REGISTERING_MODULES:
-        _importlib.import_module(name)
+        if _os.environ["KERAS_BACKEND"] == "tensorflow" or name not in _TENSORFLOW_ONLY_MODULES:
+            _importlib.import_module(name)
     from keras_latentquant import layers
 
     globals()["LatentQuantization"] = layers.LatentQuantization

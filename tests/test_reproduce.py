@@ -306,3 +306,36 @@ def test_archived_runs_count_as_finished_and_new_ones_are_archived(tmp_path):
     with pytest.raises(ValueError, match="steps: 10 there, 20 now"):
         reproduce.plan_runs(str(output_dir), ["procedural_dsprites"], ["qlae"], ["0"], archive_dir=str(archive_dir),
                             **dict(BUDGET, steps=20))
+
+
+def test_runs_train_several_at_a_time_with_named_output_lines(tmp_path):
+    planned = reproduce.plan_runs(str(tmp_path), ["procedural_dsprites"], ["qlae", "ae", "vqvae"], ["0"], **BUDGET)
+    lines, running, most = [], [0], [0]
+    import threading
+    import time as time_module
+
+    lock = threading.Lock()
+
+    def fake_execute(run, command_line, log):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time_module.sleep(0.2)
+        log("    step line\n")
+        with lock:
+            running[0] -= 1
+        return (1 if run["model"] == "ae" else 0), 0.2
+
+    failed = reproduce.train_missing(planned, "cmd", run=fake_execute, log=lines.append, jobs=3)
+    assert most[0] == 3  # all three at once
+    assert failed == [os.path.join(str(tmp_path), "procedural_dsprites", "ae", "seed_0")]
+    assert lines[0] == "3 runs planned, 0 already finished, 3 to train, 3 at a time"
+    assert "[procedural_dsprites/vqvae/seed_0] step line" in lines
+
+
+def test_gan_steps_need_not_divide_into_an_autoencoder_runs_evaluations():
+    budget = dict(BUDGET, steps=12, gan_steps=150)  # 150 is no multiple of 4: only a GAN run would care
+    assert reproduce.run_config("procedural_dsprites", "qlae", 0, "out", evaluations=4,
+                                **budget)["config"]["eval_interval"] == 3
+    with pytest.raises(ValueError, match="--evaluations=4 must divide the gan_steps \\(150\\)"):
+        reproduce.run_config("procedural_dsprites", "qlinfogan", 0, "out", evaluations=4, **budget)

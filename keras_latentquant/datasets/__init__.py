@@ -22,6 +22,8 @@ names below are imported from their submodule on first use (PEP 562), and the pa
 """
 
 
+import os as _os
+
 from keras_latentquant import IMPORTS_DEFERRED
 from keras_latentquant._lazy import lazy_exports
 
@@ -104,6 +106,8 @@ def __getattr__(name):
     return _lazy_getattr(name)
 
 
-if not IMPORTS_DEFERRED:
+# Under another Keras backend the builders are not registered: TFDS needs TensorFlow, and the in-memory trainer
+# (`training.in_memory`) renders the procedural datasets itself.
+if not IMPORTS_DEFERRED and _os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
     for _spec in __getattr__("DATASETS").values():
         _spec.builder  # imports the builder's class, which registers it with TFDS

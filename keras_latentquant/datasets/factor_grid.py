@@ -59,3 +59,19 @@ def flat_index_to_factor_indices(flat_index, sizes: Sequence[int]) -> np.ndarray
             f"flat_index values must lie in [0, {total}), got range [{flat_index.min()}, {flat_index.max()}]."
         )
     return np.stack(np.unravel_index(flat_index, tuple(sizes)), axis=1).astype(np.int64)
+
+
+#: The configs of the procedural builders: name -> grid points drawn (None: the whole grid, in grid order). The
+#: samples share seed 0, so each holds the smaller ones (`grid_selection`).
+PROCEDURAL_SAMPLE_SIZES = {"full": None, "sample_50k": 50_000, "sample_10k": 10_000, "tiny": 2_000}
+
+
+def grid_selection(num_images: int, num_examples: int | None, seed: int = 0) -> np.ndarray:
+    """The flat grid indices a procedural config holds, in the order they are generated: `arange(num_images)`
+    for the whole grid (`num_examples` None), else the first `num_examples` of a permutation seeded with `seed`.
+    """
+    if num_examples is None:
+        return np.arange(num_images, dtype=np.int64)
+    if not 0 < num_examples <= num_images:
+        raise ValueError(f"num_examples must lie in [1, {num_images}], got {num_examples}.")
+    return np.random.default_rng(seed).permutation(num_images)[:num_examples].astype(np.int64)

@@ -22,6 +22,8 @@ from typing import ClassVar
 import numpy as np
 import tensorflow_datasets as tfds
 
+from keras_latentquant.datasets import factor_grid
+
 # Images rendered (and held in memory) at once while generating; bounds memory for `full`.
 _GENERATION_CHUNK = 4096
 
@@ -67,19 +69,19 @@ def grid_configs(config_class: type[ProceduralConfig]) -> list[ProceduralConfig]
         ),
         config_class(
             name="sample_50k",
-            num_examples=50_000,
+            num_examples=factor_grid.PROCEDURAL_SAMPLE_SIZES["sample_50k"],
             seed=0,
             description="50,000 grid points drawn uniformly without replacement.",
         ),
         config_class(
             name="sample_10k",
-            num_examples=10_000,
+            num_examples=factor_grid.PROCEDURAL_SAMPLE_SIZES["sample_10k"],
             seed=0,
             description="10,000 grid points drawn uniformly without replacement.",
         ),
         config_class(
             name="tiny",
-            num_examples=2_000,
+            num_examples=factor_grid.PROCEDURAL_SAMPLE_SIZES["tiny"],
             seed=0,
             description=(
                 "2,000 grid points drawn uniformly without replacement (tests, smoke runs)."
@@ -99,13 +101,7 @@ def selected_flat_indices(config: ProceduralConfig) -> np.ndarray:
         the first `config.num_examples` entries of a permutation of the grid seeded with
         `config.seed`.
     """
-    num_images = config.NUM_IMAGES
-    if config.num_examples is None:
-        return np.arange(num_images, dtype=np.int64)
-    if not 0 < config.num_examples <= num_images:
-        raise ValueError(f"num_examples must lie in [1, {num_images}], got {config.num_examples}.")
-    permutation = np.random.default_rng(config.seed).permutation(num_images)
-    return permutation[: config.num_examples].astype(np.int64)
+    return factor_grid.grid_selection(config.NUM_IMAGES, config.num_examples, config.seed)
 
 
 class ProceduralBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):

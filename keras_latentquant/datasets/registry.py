@@ -20,7 +20,7 @@ import dataclasses
 import importlib
 import os
 
-from keras_latentquant.datasets import dsprites_render
+from keras_latentquant.datasets import dsprites_render, factor_grid
 from keras_latentquant.datasets import shapes3d_render
 from keras_latentquant.datasets.real import grids as real_grids
 from keras_latentquant.suggest import did_you_mean
@@ -29,7 +29,7 @@ from keras_latentquant.suggest import did_you_mean
 _CATALOG = "tfds"
 
 #: The configs of the procedural builders (`procedural.grid_configs`): the whole grid and nested samples of it.
-_PROCEDURAL_CONFIGS = ("full", "sample_50k", "sample_10k", "tiny")
+_PROCEDURAL_CONFIGS = tuple(factor_grid.PROCEDURAL_SAMPLE_SIZES)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ import time
 import keras
 import numpy as np
 
+from keras_latentquant.layers.monitoring import MonitoredMean
 from keras_latentquant.model_files import atomic_path, write_text_atomic
 from keras_latentquant.training.evaluation import evaluate_model
 
@@ -457,6 +458,12 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         self.backup = backup
         self.checkpoint_path = checkpoint_path
         self._epoch = 0
+        self._monitored = set()
+
+    def on_train_begin(self, logs=None):
+        # A MonitoredMean reports NaN while it holds no value (under JAX's fit the layers' own trackers are
+        # never updated: layers.monitoring), which is not a failed loss; an infinite value still is.
+        self._monitored = {metric.name for metric in self.model.metrics if isinstance(metric, MonitoredMean)}
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -470,7 +477,8 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         for key, value in (logs or {}).items():
-            if "loss" in key and not math.isfinite(float(value)):
+            value = float(value)
+            if "loss" in key and not math.isfinite(value) and not (math.isnan(value) and key in self._monitored):
                 self._fail(_global_step(self, self._epoch, batch), f"loss {key!r} became {float(value)}")
 
     def on_epoch_end(self, epoch, logs=None):

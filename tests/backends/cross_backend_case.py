@@ -9,8 +9,13 @@ add_loss terms, `test_on_batch`), the layer's monitored values after one eager i
 layers whose training pass is deterministic, the training loss and every weight after one SGD step
 (`train_on_batch`); for the stochastic ones (Gaussian sampling, NSVQ noise, Gumbel-softmax) the training step
 runs (it must not fail) but its numbers depend on each backend's random generator and are not saved.
+Under TensorFlow and JAX, also FactorQVAE's own two-part train step (`factorqvae_step`), with its random draws
+(Gumbel noise, permutation) fixed from NumPy: its logs and every weight after one SGD step. Under JAX, last,
+`training.train` itself (`in_memory/`: the in-memory trainer, QLAE on tiny dSprites, 12 steps), before the
+check that TensorFlow was never imported.
 """
 
+import os
 import runpy
 import sys
 import traceback
@@ -86,6 +91,63 @@ def run(name):
     return results
 
 
+def run_factorqvae_step():
+    """FactorQVAE's train step (written for TensorFlow and JAX) on a tiny model, its draws fixed from NumPy."""
+    from keras_latentquant.models.factorqvae import FactorQVAE
+
+    inputs = keras.Input((FEATURES,))
+    latents = keras.layers.Dense(4, name="encoder")(inputs)
+    bottleneck = FactorQuantization(num_values=6, discriminator_units=16, discriminator_layers=2,
+                                    temperature_decay=0.1, name="bottleneck")
+    model = FactorQVAE(inputs, keras.layers.Dense(FEATURES, name="decoder")(bottleneck(latents)))
+    rng = np.random.default_rng(7)
+    for weight in model.trainable_weights:
+        weight.assign(rng.uniform(-1.0, 1.0, tuple(weight.shape)).astype("float32"))
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), run_eagerly=keras.backend.backend() != "jax")
+
+    def fixed_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+        shape = tuple(int(size) for size in shape)  # one draw per shape: both halves' noise, the permutation's keys
+        values = np.random.default_rng(len(shape)).uniform(minval, maxval, shape)
+        return keras.ops.convert_to_tensor(values.astype("float32"))
+
+    x = np.random.default_rng(2).uniform(0.0, 1.0, (BATCH, FEATURES)).astype("float32")
+    drawn, keras.random.uniform = keras.random.uniform, fixed_uniform
+    try:
+        model.train_on_batch(x)  # the step count (temperature) goes from 0 to 1; the second step is compared
+        logs = model.train_on_batch(x, return_dict=True)
+    finally:
+        keras.random.uniform = drawn
+    results = {f"log_{name}": np.float32(value) for name, value in logs.items()}
+    for index, weight in enumerate(model.weights):
+        if "float" in str(weight.dtype):
+            results[f"weight_{index}_{weight.path}"] = keras.ops.convert_to_numpy(weight)
+    return results
+
+
+def run_in_memory_training(folder):
+    """`training.train` under a backend without TensorFlow: the in-memory trainer, QLAE on tiny dSprites."""
+    from keras_latentquant.training import TrainConfig, train
+
+    class NoTensorFlow:  # as on a machine without it (Keras's set_random_seed imports it where installed)
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
+                raise ImportError(f"{name} is not available in this check")
+
+    output_dir = os.path.join(folder, "in_memory_run")
+    sys.meta_path.insert(0, NoTensorFlow())
+    try:
+        metrics = train(TrainConfig(model="qlae", dataset="procedural_dsprites", dataset_config="tiny",
+                                    data_dir=os.path.join(folder, "data"), architecture="fast", steps=12,
+                                    eval_interval=6, batch_size=16, eval_samples=200, output_dir=output_dir,
+                                    verbose=0))
+    finally:
+        sys.meta_path.pop(0)
+    return {"held_out_psnr": np.asarray(metrics["history"]["eval_psnr"], np.float32),
+            "final_infom": np.float32(metrics["final"]["infom"]),
+            "files": np.asarray(sorted(os.listdir(output_dir))),
+            "evaluations": np.int64(sum(1 for _ in open(os.path.join(output_dir, "evaluations.jsonl"))))}
+
+
 def main(path, example=None):
     """Saves every case's numbers to `path` (.npz); then runs the script `example` (the README's drop-in
     example), if given, in this process: one start of the backend for both checks."""
@@ -93,6 +155,12 @@ def main(path, example=None):
     for name in CASES:
         for key, value in run(name).items():
             saved[f"{name}/{key}"] = value
+    if keras.backend.backend() in ("tensorflow", "jax"):
+        for key, value in run_factorqvae_step().items():
+            saved[f"factorqvae_step/{key}"] = value
+    if keras.backend.backend() == "jax":
+        for key, value in run_in_memory_training(os.path.dirname(os.path.abspath(path))).items():
+            saved[f"in_memory/{key}"] = value
     # Whether the layers ran without importing TensorFlow (they need it only for tf.distribute on its backend).
     saved["tensorflow_imported"] = np.bool_("tensorflow" in sys.modules)
     np.savez(path, backend=keras.backend.backend(), **saved)

@@ -87,3 +87,25 @@ def test_trainer_exits_nonzero_with_the_message(tmp_path):
     assert "error: Training stopped at step " in completed.stderr
     assert "lower --learning_rate (this run: 1e+30)" in completed.stderr
     assert not (output_dir / "metrics.json").exists() and not (output_dir / "model.keras").exists()
+
+
+def test_a_monitored_value_without_data_is_not_a_failed_loss():
+    """Under JAX's fit the layers' own trackers hold no value and report NaN (layers.monitoring): not a NaN loss.
+    A NaN training loss, or an infinite monitored one, still stops the run."""
+    import keras
+
+    from keras_latentquant.layers import LatentQuantization
+    from keras_latentquant.training.callbacks import StopOnNonFiniteLoss
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, LatentQuantization(num_values=3)(inputs))
+    guard = StopOnNonFiniteLoss(steps_per_epoch=10)
+    guard.set_model(model)
+    guard.set_params({"steps": 10})
+    guard.on_train_begin()
+    monitored = next(name for name in guard._monitored if name.endswith("commitment_loss"))
+    guard.on_train_batch_end(0, {"loss": 0.5, monitored: float("nan")})
+    with pytest.raises(NonFiniteLossError, match=f"step 2: the loss '{monitored}' became inf"):
+        guard.on_train_batch_end(1, {"loss": 0.5, monitored: float("inf")})
+    with pytest.raises(NonFiniteLossError, match="the loss 'loss' became nan"):
+        guard.on_train_batch_end(2, {"loss": float("nan"), monitored: 0.1})

@@ -3,7 +3,7 @@
 import io
 
 from keras_latentquant.training.callbacks import format_factor_latents
-from keras_latentquant.training.run import fit_verbosity
+from keras_latentquant.training.fitting import fit_verbosity
 
 
 class _Terminal(io.StringIO):
