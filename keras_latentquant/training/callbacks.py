@@ -278,6 +278,7 @@ class TrainingBackup(keras.callbacks.Callback):
         self.last_step = 0  # step of the newest complete backup (0: none)
         self.restored_seconds = 0.0  # training wall seconds of the processes before this one (from the backup)
         self._clock_start = None  # when this process's first fit began
+        self._stopped_at = None  # when its last fit ended (None while one runs)
         self._restored = False
         self._pending_metrics = None
         self._epoch = 0
@@ -338,12 +339,17 @@ class TrainingBackup(keras.callbacks.Callback):
                 "call it and start the input pipeline at the step it returns (see training.run.fit_and_evaluate)."
             )
         self._restored = True
+        self._stopped_at = None
         if self._clock_start is None:
             self._clock_start = time.time()
 
     def elapsed_seconds(self) -> float:
-        """Training wall seconds of the run so far: the resumed backup's, plus this process's since its first fit."""
-        return self.restored_seconds + (0.0 if self._clock_start is None else time.time() - self._clock_start)
+        """Training wall seconds of the run so far: the resumed backup's, plus this process's since its first fit
+        began, up to the end of the last fit once one has ended (the value `on_train_end` wrote into the backup,
+        so the run's reported time and a later rerun's agree)."""
+        if self._clock_start is None:
+            return self.restored_seconds
+        return self.restored_seconds + (self._stopped_at or time.time()) - self._clock_start
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -373,6 +379,7 @@ class TrainingBackup(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         # The time the other callbacks took after the last backup (evaluation, checkpoint) counts too: a rerun
         # of the finished run then reports the whole training time.
+        self._stopped_at = time.time()
         path = os.path.join(self.backup_dir, self.STATE_FILE)
         if os.path.exists(path):
             state = self.read_state()
