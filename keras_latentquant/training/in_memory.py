@@ -1,8 +1,8 @@
 """Training an autoencoder on any Keras backend, without TensorFlow: the procedural datasets rendered in memory.
 
 `training.train(config)` comes here when `KERAS_BACKEND` is not `tensorflow` (`jax`, e.g. a GPU machine with JAX
-and no TensorFlow; `torch` for models whose step is backend-neutral). The run is `training.run.train`'s,
-minus what needs TensorFlow:
+and no TensorFlow; tested there: tests/backends, and the H200 run in benchmarks/RESULTS.md; under `torch` it is
+untested, and FactorQVAE's step refuses it). The run is `training.run.train`'s, minus what needs TensorFlow:
 
 - data: `datasets.rendered.rendered_arrays` (procedural datasets only; cached under
   `<data_dir or TFDS's default>/rendered`), the last `eval_samples` held out, the rest shuffled each epoch with
