@@ -4,17 +4,20 @@ in-memory trainer (`training.in_memory`, any Keras backend) uses it as `training
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 import keras
 
+from keras_latentquant.datasets.registry import get_dataset_spec
+from keras_latentquant.model_files import write_json_atomic
 from keras_latentquant.models.catalogue import get_model
 from keras_latentquant.training.callbacks import DisentanglementEvaluation, TrainingBackup
 from keras_latentquant.training.config import TrainConfig
 from keras_latentquant.training.evaluation import evaluate_model
 
-__all__ = ["build_model", "fit_and_evaluate", "fit_verbosity"]
+__all__ = ["build_model", "fit_and_evaluate", "fit_verbosity", "run_metrics", "without_timings", "write_metrics"]
 
 
 def build_model(config: TrainConfig, image_shape, num_latents: int, dataset_size: int | None = None) -> keras.Model:
@@ -105,3 +108,35 @@ def fit_and_evaluate(model, config, train_data, callbacks, evaluation: Disentang
     if final is None:  # resumed after the last epoch had already run: evaluate now
         final = {"step": config.steps, **evaluate_model(model, evaluation.images, evaluation.factors)}
     return merged, train_seconds, final
+
+
+def run_metrics(config: TrainConfig, config_name: str, num_latents: int, train_seconds: float, final: dict,
+                history) -> dict:
+    """A finished run's metrics dict (what `train` returns; `write_metrics` writes it)."""
+    return {
+        "model": config.model,
+        "dataset": f"{config.dataset}/{config_name}",
+        "steps": config.steps,
+        "num_latents": num_latents,
+        "train_seconds": round(train_seconds, 1),
+        "final": final,
+        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "factor_names": list(get_dataset_spec(config.dataset).factor_names),
+    }
+
+
+def without_timings(metrics: dict) -> dict:
+    """A run's metrics as metrics.json holds them: without the wall times (`train_seconds`, the final
+    evaluation's `seconds`), which are in timings.json."""
+    kept = {key: value for key, value in metrics.items() if key != "train_seconds"}
+    kept["final"] = {key: value for key, value in metrics["final"].items() if key != "seconds"}
+    return kept
+
+
+def write_metrics(output_dir: str, metrics: dict) -> None:
+    """Writes `timings.json` (wall times) and `metrics.json` (the rest): wall times have their own file, so that
+    metrics.json is byte-identical between two runs of a command."""
+    timings = {"train_seconds": metrics["train_seconds"],
+               "final_evaluation_seconds": metrics["final"].get("seconds")}
+    write_json_atomic(os.path.join(output_dir, "timings.json"), timings)
+    write_json_atomic(os.path.join(output_dir, "metrics.json"), without_timings(metrics))

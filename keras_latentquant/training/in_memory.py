@@ -31,7 +31,7 @@ from keras_latentquant.model_files import atomic_path, write_json_atomic
 from keras_latentquant.models.catalogue import get_model
 from keras_latentquant.training.callbacks import DisentanglementEvaluation, StopOnNonFiniteLoss
 from keras_latentquant.training.config import TrainConfig
-from keras_latentquant.training.fitting import build_model, fit_and_evaluate
+from keras_latentquant.training.fitting import build_model, fit_and_evaluate, run_metrics, write_metrics
 
 __all__ = ["batches_from", "rendered_split", "train_in_memory"]
 
@@ -109,22 +109,9 @@ def train_in_memory(config: TrainConfig) -> dict:
     history, train_seconds, final = fit_and_evaluate(model, config, data, callbacks, evaluation)
     with atomic_path(os.path.join(config.output_dir, "model.keras")) as temporary:
         model.save(temporary)
-    metrics = {
-        "model": config.model,
-        "dataset": f"{config.dataset}/{config.dataset_config}",
-        "steps": config.steps,
-        "num_latents": num_latents,
-        "train_seconds": round(train_seconds, 1),
-        "final": final,
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
-        "factor_names": list(spec.factor_names),
-        "backend": backend,
-    }
+    metrics = run_metrics(config, config.dataset_config, num_latents, train_seconds, final, history)
+    metrics["backend"] = backend
     print("final ({steps} steps, {n} held-out samples): InfoM {infom:.3f}  InfoE {infoe:.3f}  InfoC {infoc:.3f}  "
           "PSNR {psnr:.2f} dB".format(steps=config.steps, n=len(eval_images), **final), flush=True)
-    write_json_atomic(os.path.join(config.output_dir, "timings.json"),
-                      {"train_seconds": metrics["train_seconds"], "final_evaluation_seconds": final.get("seconds")})
-    write_json_atomic(os.path.join(config.output_dir, "metrics.json"),
-                      {key: value for key, value in metrics.items() if key != "train_seconds"} | {
-                          "final": {key: value for key, value in final.items() if key != "seconds"}})
+    write_metrics(config.output_dir, metrics)
     return metrics

@@ -45,7 +45,7 @@ from keras_latentquant.training.distributed import (
     shard_by_data,
 )
 from keras_latentquant.training.evaluation import predict_logits, reconstruct
-from keras_latentquant.training.fitting import build_model, fit_and_evaluate
+from keras_latentquant.training.fitting import build_model, fit_and_evaluate, run_metrics, write_metrics
 
 __all__ = ["train", "configure_determinism", "make_strategy", "build_model", "save_traversals", "load_run_data", "run_callbacks", "fit_and_evaluate", "RunData"]
 
@@ -306,7 +306,7 @@ def train(config: TrainConfig) -> dict:
         config: the run's `TrainConfig`.
 
     Returns:
-        The final metrics dict (`metrics.json` holds it `without_timings`).
+        The final metrics dict (`metrics.json` holds it without its wall times: `fitting.write_metrics`).
     """
     # Everything that can fail on bad input (config, an existing run with other flags, data, model) runs
     # before anything is written, so a bad flag or missing dataset leaves no half-made output folder.
@@ -368,16 +368,7 @@ def _train_locked(config: TrainConfig, entry: ModelEntry, gan: bool, strategy, r
     # Final files go to a temporary name, then are renamed: never seen half-written.
     with atomic_path(os.path.join(config.output_dir, "model.keras")) as temporary:
         model.save(temporary)
-    metrics = {
-        "model": config.model,
-        "dataset": f"{config.dataset}/{config_name(data.builder)}",
-        "steps": config.steps,
-        "num_latents": num_latents,
-        "train_seconds": round(train_seconds, 1),
-        "final": final,
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
-        "factor_names": list(spec.factor_names),
-    }
+    metrics = run_metrics(config, config_name(data.builder), num_latents, train_seconds, final, history)
     if gan:
         files = _write_gan_outputs(model, config, snapshots, metrics)
         print(f"\nfinal ({config.steps} steps, {len(eval_images)} held-out samples, {final['latents']} latents): "
@@ -389,10 +380,7 @@ def _train_locked(config: TrainConfig, entry: ModelEntry, gan: bool, strategy, r
             "InfoC {infoc:.3f}  PSNR {psnr:.2f} dB".format(steps=config.steps, n=len(eval_images), **final)
         )
     print(format_factor_latents(final["nmi"], spec.factor_names))
-    # Wall times go to their own file, so that metrics.json is byte-identical between two runs of a command.
-    timings = {"train_seconds": metrics["train_seconds"], "final_evaluation_seconds": final.get("seconds")}
-    write_json_atomic(os.path.join(config.output_dir, "timings.json"), timings)
-    write_json_atomic(os.path.join(config.output_dir, "metrics.json"), without_timings(metrics))
+    write_metrics(config.output_dir, metrics)
     if not config.keep_checkpoints:
         # One copy of the final weights: model.keras. The backup now reads it, the checkpoint is dropped.
         backup = next(callback for callback in callbacks if isinstance(callback, TrainingBackup))
@@ -401,14 +389,6 @@ def _train_locked(config: TrainConfig, entry: ModelEntry, gan: bool, strategy, r
     print(f"outputs in {config.output_dir}: metrics.json, timings.json, model.keras, {', '.join(files)}")
     remove_worker_output_dir(run_output_dir)  # a non-chief worker's copies; nothing on the chief
     return metrics
-
-
-def without_timings(metrics: dict) -> dict:
-    """`train`'s metrics as metrics.json holds them: without the wall times (`train_seconds`, the final
-    evaluation's `seconds`), which are in timings.json."""
-    kept = {key: value for key, value in metrics.items() if key != "train_seconds"}
-    kept["final"] = {key: value for key, value in metrics["final"].items() if key != "seconds"}
-    return kept
 
 
 def _describe(model: keras.Model, config: TrainConfig, entry: ModelEntry) -> str:
