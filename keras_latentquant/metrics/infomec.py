@@ -235,6 +235,12 @@ def _label_encode_columns(
         codes: (N, d) int64 array, column j holding codes in [0, num_values[j]).
         num_values: (d,) number of distinct values of each column.
     """
+    if values.dtype == np.bool_:
+        values = values.astype(np.int8)
+    if np.issubdtype(values.dtype, np.integer) and values.size:
+        dense = _label_encode_small_integers(values)
+        if dense is not None:
+            return dense
     # Same result as np.unique(column, return_inverse=True) per column, for all columns at once:
     # sort each column, mark where the sorted value changes, and the running count of changes is the code.
     order = np.argsort(values, axis=0, kind="stable")
@@ -245,6 +251,30 @@ def _label_encode_columns(
     codes = np.empty(values.shape, dtype=np.int64)
     np.put_along_axis(codes, order, sorted_codes, axis=0)
     return codes, sorted_codes[-1] + 1
+
+
+def _label_encode_small_integers(
+    values: np.ndarray,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """`_label_encode_columns` of integer columns without sorting, when their ranges are small (at most
+    `_DENSE_HISTOGRAM_CELLS_PER_ENTRY` cells per entry in all): mark the values present in each column's
+    range, and a value's code is the number of present values below it. None for wider ranges. (10,000 x 12
+    latents of 10 values: 0.5 ms, against 5.6 ms by sorting.)"""
+    low = values.min(axis=0)
+    # Ranges in Python integers: max - min can overflow the dtype.
+    spans = [int(top) - int(bottom) + 1 for top, bottom in zip(values.max(axis=0).tolist(), low.tolist())]
+    if sum(spans) > _DENSE_HISTOGRAM_CELLS_PER_ENTRY * values.size:
+        return None
+    # Column j's values v occupy cells offsets[j] + (v - low[j]) of one shared table.
+    offsets = np.concatenate([[0], np.cumsum(spans)])
+    # In int64 (wrapping for uint64 beyond its range, which keeps differences under 2**63 exact).
+    cells = values.astype(np.int64) - low.astype(np.int64) + offsets[None, :-1]
+    present = np.zeros(int(offsets[-1]), dtype=np.int64)
+    present[cells.ravel()] = 1
+    # present_before[k]: how many present cells lie before cell k.
+    present_before = np.concatenate([[0], np.cumsum(present)])
+    codes = present_before[cells] - present_before[offsets[None, :-1]]
+    return codes, np.diff(present_before[offsets])
 
 
 def _column_entropies(

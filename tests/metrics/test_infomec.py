@@ -100,6 +100,25 @@ class TestDiscreteNMI:
         ]
         np.testing.assert_allclose(dense, expected, rtol=1e-12)
 
+    @pytest.mark.parametrize(
+        "values",
+        [
+            np.array([[-100, 5], [100, 5], [0, 6], [-100, 7]], dtype=np.int8),  # int8 range overflows int8
+            np.array([[2**64 - 1, 0], [2**64 - 3, 1], [2**64 - 1, 1]], dtype=np.uint64),
+            np.array([[-(2**63), 3], [2**63 - 1, 3], [0, 3]], dtype=np.int64),  # too wide: sorted instead
+            np.array([[True, False], [False, False], [True, False]]),
+            np.random.default_rng(0).integers(-3, 9, size=(200, 5)),
+            np.random.default_rng(1).normal(size=(50, 3)),  # floats: sorted
+        ],
+        ids=["int8", "uint64-top", "int64-extremes", "bool", "small-ints", "floats"],
+    )
+    def test_label_encoding_equals_np_unique(self, values):
+        codes, num_values = infomec._label_encode_columns(values)
+        for j in range(values.shape[1]):
+            distinct, inverse = np.unique(values[:, j], return_inverse=True)
+            np.testing.assert_array_equal(codes[:, j], inverse.ravel())
+            assert num_values[j] == distinct.size
+
     def test_all_distinct_latent_carries_every_source(self, sources):
         # A latent with a distinct value per sample identifies every sample; the histogram is large.
         latents = np.arange(len(sources))[:, None]
