@@ -21,9 +21,9 @@ multinomial logistic regression from all latents (standardised, or one-hot per l
 path on a faster objective (`multinomial_logistic.py`), one source per core.
 
 Measured beside the reference on 10,000 samples x 12 latents x 6 sources (2 cores; `benchmarks/RESULTS.md`):
-values within 5e-6 (mostly 1e-9), time 13-16x smaller on three cases and 8.4-8.7x (CPU time 10x) on
-discrete latents of 10 values (there the reference's own L-BFGS path, which its values depend on, dominates
-both).
+values within 5e-6 (mostly 1e-8 or less), time 12.5-18.5x smaller on three cases and 10.4-10.5x (CPU time
+12x) on discrete latents of 10 values, where the reference is cheapest and our time is its own L-BFGS path
+(which its values depend on).
 
 Ties: continuous latents with repeated values (e.g. quantized codes passed as continuous) are ordered by
 scikit-learn's tie-breaking jitter, which the reference leaves unseeded, so the reference itself varies from
