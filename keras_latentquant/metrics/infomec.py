@@ -256,14 +256,14 @@ def _label_encode_columns(
 def _label_encode_small_integers(
     values: np.ndarray,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
-    """`_label_encode_columns` of integer columns without sorting, when their ranges are small (at most
-    `_DENSE_HISTOGRAM_CELLS_PER_ENTRY` cells per entry in all): mark the values present in each column's
-    range, and a value's code is the number of present values below it. None for wider ranges. (10,000 x 12
-    latents of 10 values: 0.8 ms, against 5.6 ms by sorting.)"""
+    """`_label_encode_columns` of integer columns without sorting, when their ranges are small (their cells
+    together no more than the entries, so the table is never larger than the codes): mark the values present
+    in each column's range, and a value's code is the number of present values below it. None for wider
+    ranges. (10,000 x 12 latents of 10 values: 0.8 ms, against 5.6 ms by sorting.)"""
     low = values.min(axis=0)
     # Ranges in Python integers: max - min can overflow the dtype.
     spans = [int(top) - int(bottom) + 1 for top, bottom in zip(values.max(axis=0).tolist(), low.tolist())]
-    if sum(spans) > _DENSE_HISTOGRAM_CELLS_PER_ENTRY * values.size:
+    if sum(spans) > values.size:
         return None
     # Column j's values v occupy cells offsets[j] + (v - low[j]) of one shared table.
     offsets = np.concatenate([[0], np.cumsum(spans)])
