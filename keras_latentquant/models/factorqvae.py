@@ -171,8 +171,8 @@ class FactorQVAE(keras.Model):
                  *zip(self.metrics_variables, metric_values)]
 
         def current(scope, variables):
-            return [scope.get_current_value(v) if scope.get_current_value(v) is not None else v.value
-                    for v in variables]
+            values = [scope.get_current_value(v) for v in variables]
+            return [v.value if value is None else value for v, value in zip(variables, values)]
 
         def forward(trainable_values):
             with keras.StatelessScope(state_mapping=[*zip(self.trainable_variables, trainable_values), *fixed]) as scope:

@@ -486,7 +486,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             value = float(value)
             if "loss" in key and not math.isfinite(value) and not (math.isnan(value) and key in self._monitored):
-                self._fail(_global_step(self, self._epoch, batch), f"loss {key!r} became {float(value)}")
+                self._fail(_global_step(self, self._epoch, batch), f"loss {key!r} became {value}")
 
     def on_epoch_end(self, epoch, logs=None):
         bad = _non_finite_weights(self.model)
