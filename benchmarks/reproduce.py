@@ -417,7 +417,7 @@ ABLATIONS = (
     ("ae_weight_decay", "quantization", "AE with weight decay"),
     ("vqvae_weight_decay", "scalar quantization", "VQ-VAE with weight decay"),
     ("qlae_global_codebook", "a codebook per latent", "one global codebook"),
-    ("qlae_frozen_codebook", "learned codebook values", "a frozen codebook"),
+    ("qlae_frozen_codebook", "learning the values", "a frozen codebook"),
 )
 
 
