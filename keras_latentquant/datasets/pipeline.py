@@ -24,7 +24,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_latentquant.datasets.registry import (
-    DatasetNotPreparedError, DatasetSpec, get_dataset_spec, not_prepared_message,
+    DatasetNotPreparedError, DatasetSpec, default_data_dir, get_dataset_spec, not_prepared_message,
 )
 
 # What each element of `load_dataset` holds: autoencoder -> (x, x), images -> x, factors -> (x, s).
@@ -138,7 +138,7 @@ def _our_builder(spec: DatasetSpec, config: str, data_dir: str | None, prepare: 
     name = spec.name
     builder = spec.builder(config=config, data_dir=data_dir)
     if prepare and not builder.is_prepared():
-        root = data_dir or tfds.core.constants.get_default_data_dir()
+        root = data_dir or default_data_dir()
         local = "://" not in root  # a remote file system (gs://...) gets neither the checks nor the lock
         if local:
             check_data_dir(root)
@@ -177,7 +177,7 @@ def _catalog_builder(spec: DatasetSpec, data_dir: str | None) -> tfds.core.Datas
         candidate = tfds.builder(f"{spec.catalog_name}:{version}", data_dir=data_dir)
         if candidate.is_prepared():
             return candidate
-    root = data_dir or tfds.core.constants.get_default_data_dir()
+    root = data_dir or default_data_dir()
     raise DatasetNotPreparedError(not_prepared_message(
         spec, root, f"looked for versions {', '.join(versions)} in {os.path.join(root, spec.name)}"))
 

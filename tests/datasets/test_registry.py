@@ -3,7 +3,7 @@
 import pytest
 import tensorflow_datasets as tfds
 
-from keras_latentquant.datasets.registry import DATASET_ALIASES, DATASETS, DatasetSpec, get_dataset_spec
+from keras_latentquant.datasets.registry import DATASET_ALIASES, DATASETS, DatasetSpec, default_data_dir, get_dataset_spec
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
@@ -40,3 +40,15 @@ def test_former_names_are_aliases():
     assert get_dataset_spec("real_dsprites") is DATASETS["dsprites"]
     assert get_dataset_spec("real_shapes3d") is DATASETS["shapes3d"]
     assert all(alias not in DATASETS and target in DATASETS for alias, target in DATASET_ALIASES.items())
+
+
+@pytest.mark.parametrize("env", [None, "/somewhere/tfds"])
+def test_the_default_data_dir_is_tfds_own(monkeypatch, tmp_path, env):
+    # The registry answers without importing TFDS; it must name the folder TFDS itself writes to.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if env is None:
+        monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
+    else:
+        monkeypatch.setenv("TFDS_DATA_DIR", env)
+    assert default_data_dir() == tfds.core.constants.get_default_data_dir()
+    assert default_data_dir() == (env or str(tmp_path / "tensorflow_datasets"))
