@@ -101,21 +101,25 @@ class TestDiscreteNMI:
         np.testing.assert_allclose(dense, expected, rtol=1e-12)
 
     @pytest.mark.parametrize(
-        "values",
+        "values, sort_free",
         [
-            np.tile(np.array([[-100, 5], [100, 5], [0, 6], [-100, 7]], dtype=np.int8), (60, 1)),  # range > int8
-            np.array([[2**64 - 1, 0], [2**64 - 3, 1], [2**64 - 1, 1]], dtype=np.uint64),
-            np.array([[-(2**63), 3], [2**63 - 1, 3], [0, 3]], dtype=np.int64),  # too wide: sorted instead
-            np.array([[True, False], [False, False], [True, False]]),
-            np.random.default_rng(0).integers(-3, 9, size=(200, 5)),
-            np.random.default_rng(1).normal(size=(50, 3)),  # floats: sorted
+            (np.tile(np.array([[-100, 5], [100, 5], [0, 6], [-100, 7]], dtype=np.int8), (60, 1)), True),  # range > int8
+            (np.array([[2**64 - 1, 0], [2**64 - 3, 1], [2**64 - 1, 1]], dtype=np.uint64), True),
+            (np.array([[-(2**63), 3], [2**63 - 1, 3], [0, 3]], dtype=np.int64), False),  # too wide: sorted instead
+            (np.array([[True, False], [False, False], [True, False]]), True),
+            (np.random.default_rng(0).integers(-3, 9, size=(200, 5)), True),
+            (np.array([[0], [3], [1], [1]]), True),  # the ranges' cells (4) equal the entries (4): the bound
+            (np.array([[0], [4], [1], [1]]), False),  # one cell more than the entries: sorted
+            (np.random.default_rng(1).normal(size=(50, 3)), False),  # floats: sorted
         ],
-        ids=["int8", "uint64-top", "int64-extremes", "bool", "small-ints", "floats"],
+        ids=["int8", "uint64-top", "int64-extremes", "bool", "small-ints", "at-bound", "past-bound", "floats"],
     )
-    def test_label_encoding_equals_np_unique(self, values):
-        # All but the int64 extremes and the floats take the sort-free path.
-        small = infomec._label_encode_small_integers(values) if values.dtype.kind in "iu" else None
-        assert (small is not None) == (values.dtype.kind in "iu" and np.ptp(values.astype(float), axis=0).max() < 1e6)
+    def test_label_encoding_equals_np_unique(self, values, sort_free):
+        # Integer (and boolean) columns whose ranges hold no more cells than the array has entries are encoded
+        # without sorting; the rest are sorted. Both give np.unique's codes.
+        as_integers = values.astype(np.int8) if values.dtype == np.bool_ else values
+        small = infomec._label_encode_small_integers(as_integers) if as_integers.dtype.kind in "iu" else None
+        assert (small is not None) == sort_free
         codes, num_values = infomec._label_encode_columns(values)
         for j in range(values.shape[1]):
             distinct, inverse = np.unique(values[:, j], return_inverse=True)
