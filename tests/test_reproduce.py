@@ -240,6 +240,40 @@ def test_claims_compare_the_subject_with_its_best_rival(tmp_path):
         "vqvae (not run: beta_vae, beta_tcvae, bioae) | holds |" in table
 
 
+def test_a_claim_to_beat_the_baselines_is_tested_against_each_of_them(tmp_path):
+    # InfoM: qlae 0.60/0.62/0.64; ae 0.58/0.60/0.62 (mean 0.60, the best rival, qlae +0.02 on every seed: above
+    # 0 alone); bioae 0.40/0.60/0.70 (mean 0.567, paired differences +0.20/+0.02/-0.06: its interval spans 0).
+    # InfoC: ae is the best rival (mean 0.22) and spans 0 (differences -0.10/+0.10/-0.06), but bioae (0.21) sits
+    # above qlae on every seed (-0.01 each time): the claim does not hold, decided by bioae.
+    for seed in range(3):
+        _fake_run(tmp_path, "procedural_dsprites", "qlae", seed, infom=0.60 + 0.02 * seed, infoc=0.20)
+        _fake_run(tmp_path, "procedural_dsprites", "ae", seed, infom=0.58 + 0.02 * seed,
+                  infoc=(0.30, 0.10, 0.26)[seed])
+        _fake_run(tmp_path, "procedural_dsprites", "bioae", seed, infom=(0.40, 0.60, 0.70)[seed], infoc=0.21)
+    rows = {row["claim"]: row for row in reproduce.evaluate_claims(reproduce.load_scores(str(tmp_path)))}
+    infom = rows["QLAE beats the baselines on InfoM"]
+    assert infom["best_rival"] == "ae" and infom["difference"] == pytest.approx(0.02)
+    assert infom["half_width"] == pytest.approx(0.0, abs=1e-12)  # against ae alone it would hold
+    bioae_mean, bioae_half = reproduce.mean_interval([0.20, 0.02, -0.06])
+    assert infom["comparisons"]["bioae"]["difference"] == pytest.approx(bioae_mean)
+    assert infom["comparisons"]["bioae"]["half_width"] == pytest.approx(bioae_half)
+    assert infom["verdict"] == "not resolved at this budget" and infom["decided_by"] == "bioae"
+    infoc = rows["QLAE beats the baselines on InfoC"]
+    assert infoc["best_rival"] == "ae" and infoc["comparisons"]["bioae"]["difference"] == pytest.approx(-0.01)
+    assert infoc["verdict"] == "does not hold" and infoc["decided_by"] == "bioae"
+    table = reproduce.format_claims(list(rows.values()))
+    assert (f"| QLAE beats the baselines on InfoM | procedural_dsprites | InfoM | +0.020 ± 0.000 (paired, n=3/3) | "
+            f"ae (not run: beta_vae, beta_tcvae, vqvae) | not resolved at this budget (against bioae: "
+            f"{bioae_mean:+.3f} ± {bioae_half:.3f} (paired, n=3/3)) |") in table
+    assert "| does not hold (against bioae: -0.010 ± 0.000 (paired, n=3/3)) |" in table
+    # A rival with one seed has no interval: the claim cannot hold yet, however far ahead the others are.
+    verdicts = reproduce._claim_verdict(
+        {"ae": {"difference": 0.1, "half_width": 0.01}, "vqvae": {"difference": 0.5, "half_width": None}},
+        "ae", 0.0)
+    assert verdicts == ("not resolved at this budget", "vqvae")
+    assert reproduce._claim_verdict({"ae": {"difference": 0.1, "half_width": 0.01}}, "ae", 0.0) == ("holds", None)
+
+
 def test_named_results_sections_are_replaced_independently(tmp_path):
     results = tmp_path / "RESULTS.md"
     results.write_text("# Results\n")
