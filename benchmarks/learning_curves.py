@@ -15,6 +15,7 @@ training does not cut the curves short; a step some seed has not reached is left
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 
@@ -71,7 +72,10 @@ def plot_curves(curves: dict, path: str, title: str) -> str:
     from keras_latentquant.plotting import plt
 
     panels = [(key, label) for key, label in PANELS if any(key in curve for curve in curves.values())]
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    # Up to 3 models the legend fits in the first panel; more go in rows of 4 under the panels, off the curves.
+    legend_rows = 0 if len(curves) <= 3 else math.ceil(len(curves) / 4)
+    height = 3.4 + 0.25 * legend_rows
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), height), squeeze=False)
     for axis, (key, label) in zip(axes[0], panels):
         for model, curve in curves.items():
             if key not in curve:
@@ -83,9 +87,13 @@ def plot_curves(curves: dict, path: str, title: str) -> str:
         axis.set_xlabel("training step")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
+    if legend_rows:
+        figure.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8, frameon=False)
+        figure.tight_layout(rect=(0, 0.25 * legend_rows / height, 1, 1))
+    else:
+        axes[0][0].legend(fontsize=8)
+        figure.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -69,6 +69,21 @@ def test_command_writes_the_png(tmp_path):
     assert completed.returncode != 0 and "No run of qlae" in completed.stderr
 
 
+def test_many_models_get_their_legend_in_rows_under_the_panels(tmp_path):
+    _fabricate(tmp_path)
+    curves = curves_module.load_curves(str(tmp_path), "procedural_shapes3d", ["qlae", "ae"])
+    many = {f"{model}_{copy}": curve for copy in range(3) for model, curve in curves.items()}  # 6 models
+
+    def png_size(path):  # width and height from the PNG's IHDR chunk
+        data = open(path, "rb").read(24)
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+    two = png_size(curves_module.plot_curves(curves, str(tmp_path / "two.png"), "two"))
+    six = png_size(curves_module.plot_curves(many, str(tmp_path / "six.png"), "six"))
+    # Six models: two legend rows of 4 under the panels, 0.25 inch each at 110 dpi; two models: in the first panel.
+    assert six[0] == two[0] and six[1] - two[1] == round(2 * 0.25 * 110)
+
+
 def test_reproduce_spreads_evaluations_over_the_run():
     budget = dict(BUDGET, steps=12, gan_steps=4)
     planned = reproduce.run_config("procedural_dsprites", "qlae", 0, "out", evaluations=4, **budget)
