@@ -28,6 +28,8 @@ import reproduce  # noqa: E402
 
 FLAGS = flags.FLAGS
 PANELS = (("infom", "InfoM"), ("infoc", "InfoC"), ("psnr", "PSNR (dB)"))
+# Legend entries per row when the legend goes under the panels (more than 3 models).
+LEGEND_COLUMNS = 4
 
 
 def load_curves(output_dir: str, dataset: str, models) -> dict:
@@ -72,8 +74,8 @@ def plot_curves(curves: dict, path: str, title: str) -> str:
     from keras_latentquant.plotting import plt
 
     panels = [(key, label) for key, label in PANELS if any(key in curve for curve in curves.values())]
-    # Up to 3 models the legend fits in the first panel; more go in rows of 4 under the panels, off the curves.
-    legend_rows = 0 if len(curves) <= 3 else math.ceil(len(curves) / 4)
+    # Up to 3 models the legend fits in the first panel; more go in rows under the panels, off the curves.
+    legend_rows = 0 if len(curves) <= 3 else math.ceil(len(curves) / LEGEND_COLUMNS)
     height = 3.4 + 0.25 * legend_rows
     figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), height), squeeze=False)
     for axis, (key, label) in zip(axes[0], panels):
@@ -89,7 +91,8 @@ def plot_curves(curves: dict, path: str, title: str) -> str:
         axis.grid(alpha=0.3)
     figure.suptitle(title, fontsize=10)
     if legend_rows:
-        figure.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8, frameon=False)
+        figure.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=LEGEND_COLUMNS, fontsize=8,
+                      frameon=False)
         figure.tight_layout(rect=(0, 0.25 * legend_rows / height, 1, 1))
     else:
         axes[0][0].legend(fontsize=8)

@@ -3,7 +3,9 @@
 import pytest
 import tensorflow_datasets as tfds
 
-from keras_latentquant.datasets.registry import DATASET_ALIASES, DATASETS, DatasetSpec, default_data_dir, get_dataset_spec
+from keras_latentquant.datasets.registry import (
+    DATASET_ALIASES, DATASETS, DatasetSpec, default_data_dir, get_dataset_spec,
+)
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
