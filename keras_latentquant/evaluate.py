@@ -23,7 +23,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from keras_latentquant.metrics.dci import IMPORTANCE_MEASURES  # noqa: E402
 from keras_latentquant.model_files import (  # noqa: E402
-    define_data_flags, exit_unless_data_prepared, resolve_data_settings, resolve_model_path,
+    define_data_flags, load_model_and_data, resolve_model_path,
 )
 
 __all__ = ["resolve_model_path", "format_table"]
@@ -63,54 +63,17 @@ def main(argv):
     if not FLAGS.model:
         raise app.UsageError("--model is required: a .keras file or a training output folder.")
     logging.set_verbosity(logging.WARNING)
-    try:
-        model_path = resolve_model_path(FLAGS.model)
-    except (FileNotFoundError, ValueError) as error:
-        raise app.UsageError(str(error)) from None
-    from keras_latentquant.datasets.registry import get_dataset_spec
-
-    data = resolve_data_settings(model_path, FLAGS.dataset, FLAGS.dataset_config, FLAGS.data_dir)
-    try:
-        spec = get_dataset_spec(data["dataset"])
-    except ValueError as error:
-        raise app.UsageError(str(error)) from None
-    exit_unless_data_prepared(data["dataset"], data["data_dir"])
-    import keras_latentquant
-
-    keras_latentquant.import_all()  # TensorFlow (quietly) and every custom object a saved model refers to
-
-
+    loaded = load_model_and_data(FLAGS.model, FLAGS.dataset, FLAGS.dataset_config, FLAGS.data_dir,
+                                 num_samples=FLAGS.num_samples, split=FLAGS.split, command="evaluate")
+    model, model_path, spec, split = loaded.model, loaded.model_path, loaded.spec, loaded.split
     from keras_latentquant import plotting
-    from keras_latentquant.datasets import DATA_ERRORS
-    from keras_latentquant.datasets.pipeline import load_arrays
-    from keras_latentquant.training.evaluation import METRICS, evaluate_model, is_autoencoder
     from keras_latentquant.model_files import write_json_atomic
-    from keras_latentquant.model_files import load_model_file
+    from keras_latentquant.training.evaluation import METRICS, evaluate_model, is_autoencoder
 
-    try:
-        model = load_model_file(model_path)
-    except (FileNotFoundError, ValueError) as error:
-        raise app.UsageError(str(error)) from None
-    model_shape = tuple(model.image_shape) if hasattr(model, "image_shape") else tuple(model.input_shape[1:])
-    if model_shape != tuple(spec.image_shape):
-        raise app.UsageError(
-            f"The model takes images of shape {model_shape} but {data['dataset']} has {tuple(spec.image_shape)}; "
-            "evaluate it on the dataset it was trained on."
-        )
-    split = FLAGS.split or f"train[-{FLAGS.num_samples}:]"
-    try:
-        images, factors = load_arrays(
-            data["dataset"], data["dataset_config"], split=split, data_dir=data["data_dir"],
-            max_examples=FLAGS.num_samples,
-        )
-    except DATA_ERRORS as error:
-        sys.exit(f"error: {error}")
-    source = " (the training run's, from its config.json)" if data["from_run"] else ""
-    print(f"model {model_path}; data {data['dataset']}{source} split {split}: {len(images)} samples", flush=True)
     # Every metric; PSNR only for autoencoders (a GAN has no reconstruction).
     metrics = METRICS if is_autoencoder(model) else tuple(m for m in METRICS if m != "psnr")
     scores = evaluate_model(
-        model, images, factors, metrics=metrics, dci_importance=FLAGS.dci_importance,
+        model, loaded.images, loaded.factors, metrics=metrics, dci_importance=FLAGS.dci_importance,
         batch_size=FLAGS.batch_size, verbose=1 if sys.stdout.isatty() else 0,  # no bar into a file
     )
 
@@ -118,7 +81,8 @@ def main(argv):
     os.makedirs(output_dir, exist_ok=True)
     write_json_atomic(
         os.path.join(output_dir, "evaluation.json"),
-        {"model": model_path, "dataset": data["dataset"], "split": split, "factor_names": list(spec.factor_names), **scores},
+        {"model": model_path, "dataset": loaded.data["dataset"], "split": split,
+         "factor_names": list(spec.factor_names), **scores},
     )
     plotting.save_nmi_heatmap(
         scores["nmi"], os.path.join(output_dir, "nmi_heatmap.png"), source_names=spec.factor_names,

@@ -3,12 +3,13 @@ folder), how it loads one with a clear error, how final files are written withou
 half-written, whether an existing run folder may be resumed with a new config, and which SavedModel version
 folders an export root holds already.
 
-Nothing here imports TensorFlow or Keras except `load_model_file`, so the commands check a user's files before
-TensorFlow starts."""
+Nothing here imports TensorFlow or Keras except `load_model_file` and `load_model_and_data`, so the
+commands check a user's files before TensorFlow starts."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
@@ -31,6 +32,8 @@ __all__ = [
     "RESUME_MAY_DIFFER",
     "RunConfigMismatchError",
     "RETIRED_MODEL_FORMAT_MESSAGE",
+    "ModelAndData",
+    "load_model_and_data",
 ]
 
 #: Why files of model format 1 (keras-latentquant 0.1) cannot be read into today's models.
@@ -139,6 +142,76 @@ def exit_unless_data_prepared(dataset: str, data_dir: str | None) -> None:
         check_catalog_prepared(dataset, data_dir)
     except DatasetNotPreparedError as error:
         sys.exit(f"error: {error}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelAndData:
+    """A trained model and the labelled images a command scores it on (`load_model_and_data`)."""
+
+    model_path: str
+    model: object
+    data: dict  # resolve_data_settings's: dataset, dataset_config, data_dir, from_run
+    spec: object  # the dataset's DatasetSpec
+    split: str
+    images: object  # uint8 array, (N, height, width, channels)
+    factors: object  # int array, (N, number of factors)
+
+
+def load_model_and_data(model: str, dataset: str | None, dataset_config: str | None, data_dir: str | None, *,
+                        num_samples: int, split: str | None = None, command: str = "score",
+                        check_model: Callable[[object, str], None] | None = None) -> ModelAndData:
+    """The start that the commands scoring a trained model share (`evaluate`, `interpret`): the model at `model`
+    (a `.keras` file or a run folder), the data settings (flags, else the run's), and the last `num_samples`
+    training examples (or `split`), after checking that the model takes the dataset's images. Prints one line
+    saying what was loaded.
+
+    Bad input raises absl's `app.UsageError` naming the problem (`check_model(model, path)` may raise one
+    too, right after loading); data that is missing or unreadable stops the command with `error: ...`.
+    Imports TensorFlow and every custom object a saved model refers to.
+    """
+    import sys
+
+    from absl import app
+
+    from keras_latentquant.datasets.registry import get_dataset_spec
+
+    try:
+        model_path = resolve_model_path(model)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(str(error)) from None
+    data = resolve_data_settings(model_path, dataset, dataset_config, data_dir)
+    try:
+        spec = get_dataset_spec(data["dataset"])
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    exit_unless_data_prepared(data["dataset"], data["data_dir"])
+    import keras_latentquant
+
+    keras_latentquant.import_all()  # TensorFlow (quietly) and every custom object a saved model refers to
+    from keras_latentquant.datasets import DATA_ERRORS
+    from keras_latentquant.datasets.pipeline import load_arrays
+
+    try:
+        loaded = load_model_file(model_path)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(str(error)) from None
+    if check_model is not None:
+        check_model(loaded, model_path)
+    model_shape = tuple(loaded.image_shape) if hasattr(loaded, "image_shape") else tuple(loaded.input_shape[1:])
+    if model_shape != tuple(spec.image_shape):
+        raise app.UsageError(
+            f"The model takes images of shape {model_shape} but {data['dataset']} has {tuple(spec.image_shape)}; "
+            f"{command} it on the dataset it was trained on."
+        )
+    split = split or f"train[-{num_samples}:]"
+    try:
+        images, factors = load_arrays(data["dataset"], data["dataset_config"], split=split,
+                                      data_dir=data["data_dir"], max_examples=num_samples)
+    except DATA_ERRORS as error:
+        sys.exit(f"error: {error}")
+    source = " (the training run's, from its config.json)" if data["from_run"] else ""
+    print(f"model {model_path}; data {data['dataset']}{source} split {split}: {len(images)} samples", flush=True)
+    return ModelAndData(model_path, loaded, data, spec, split, images, factors)
 
 
 def _last_evaluated_step(folder: str) -> int | None:

@@ -17,16 +17,13 @@ decoded at evenly spaced positions), `factors_along_curve.png` (each factor agai
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging
 
-from keras_latentquant.model_files import (
-    define_data_flags, exit_unless_data_prepared, resolve_data_settings, resolve_model_path,
-)
+from keras_latentquant.model_files import define_data_flags, load_model_and_data
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, or a training output folder holding model.keras.")
@@ -48,17 +45,20 @@ flags.DEFINE_string("output_dir", None, "Where to write the figures and curve.js
 flags.DEFINE_integer("verbose", 1, "1: progress bars; 0: only the table.", lower_bound=0, upper_bound=1)
 
 
+def _check_encoder(model, model_path):
+    if not hasattr(model, "encode_images") and "encoder" not in {layer.name for layer in model.layers}:
+        raise app.UsageError(
+            f"{model_path} holds {type(model).__name__} {model.name!r}, neither an autoencoder with an "
+            "'encoder' sub-model nor an InfoGAN (keras_latentquant.models)."
+        )
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments (flags need --): {' '.join(argv[1:])}")
     if not FLAGS.model:
         raise app.UsageError("--model is required: a .keras file or a training output folder.")
     logging.set_verbosity(logging.WARNING)
-
-    try:
-        model_path = resolve_model_path(FLAGS.model)
-    except (FileNotFoundError, ValueError) as error:
-        raise app.UsageError(str(error)) from None
     ratio = FLAGS.num_points // FLAGS.initial_points
     if FLAGS.num_points % FLAGS.initial_points or ratio < 1 or ratio & (ratio - 1):
         raise app.UsageError(
@@ -76,58 +76,23 @@ def main(argv):
             "more samples than corner points (thousands, for a meaningful fit)."
         )
 
-    from keras_latentquant.datasets.registry import get_dataset_spec
-
-    data = resolve_data_settings(model_path, FLAGS.dataset, FLAGS.dataset_config, FLAGS.data_dir)
-    try:
-        spec = get_dataset_spec(data["dataset"])
-    except ValueError as error:
-        raise app.UsageError(str(error)) from None
-    exit_unless_data_prepared(data["dataset"], data["data_dir"])
-    import keras_latentquant
-
-    keras_latentquant.import_all()  # TensorFlow (quietly) and every custom object a saved model refers to
-    from keras_latentquant.datasets import DATA_ERRORS
-    from keras_latentquant.datasets.pipeline import load_arrays
+    loaded = load_model_and_data(FLAGS.model, FLAGS.dataset, FLAGS.dataset_config, FLAGS.data_dir,
+                                 num_samples=FLAGS.num_samples, command="interpret", check_model=_check_encoder)
+    model, model_path, data, spec, split, images = (
+        loaded.model, loaded.model_path, loaded.data, loaded.spec, loaded.split, loaded.images)
     from keras_latentquant.interpret.command import OUTPUT_FILES, format_table, interpret_model
-    from keras_latentquant.model_files import load_model_file
 
-    try:
-        model = load_model_file(model_path)
-    except ValueError as error:
-        raise app.UsageError(str(error)) from None
-    if not hasattr(model, "encode_images") and "encoder" not in {layer.name for layer in model.layers}:
-        raise app.UsageError(
-            f"{model_path} holds {type(model).__name__} {model.name!r}, neither an autoencoder with an "
-            "'encoder' sub-model nor an InfoGAN (keras_latentquant.models)."
-        )
-    model_shape = tuple(model.image_shape) if hasattr(model, "image_shape") else tuple(model.input_shape[1:])
-    if model_shape != tuple(spec.image_shape):
-        raise app.UsageError(
-            f"The model takes images of shape {model_shape} but {data['dataset']} has {tuple(spec.image_shape)}; "
-            "interpret it on the dataset it was trained on."
-        )
-    split = f"train[-{FLAGS.num_samples}:]"
-    try:
-        images, factors = load_arrays(
-            data["dataset"], data["dataset_config"], split=split, data_dir=data["data_dir"],
-            max_examples=FLAGS.num_samples,
-        )
-    except DATA_ERRORS as error:
-        sys.exit(f"error: {error}")
     if len(images) < FLAGS.num_points:
         raise app.UsageError(
             f"{data['dataset']} split {split} has only {len(images)} examples, fewer than --num_points="
             f"{FLAGS.num_points}."
         )
-    source = " (the training run's, from its config.json)" if data["from_run"] else ""
-    print(f"model {model_path}; data {data['dataset']}{source} split {split}: {len(images)} samples", flush=True)
 
     # The run folder when --model names one (also for its checkpoints/latest.keras), else the file's folder.
     run_dir = FLAGS.model if os.path.isdir(FLAGS.model) else os.path.dirname(os.path.abspath(model_path))
     output_dir = FLAGS.output_dir or os.path.join(run_dir, "interpretation")
     summary = interpret_model(
-        model, images, factors, output_dir, factor_names=spec.factor_names, num_points=FLAGS.num_points,
+        model, images, loaded.factors, output_dir, factor_names=spec.factor_names, num_points=FLAGS.num_points,
         initial_points=FLAGS.initial_points, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
         learning_rate=FLAGS.learning_rate, num_bins=FLAGS.num_bins, num_images=FLAGS.num_images,
         seed=FLAGS.seed, encode_batch_size=FLAGS.encode_batch_size, verbose=FLAGS.verbose,

@@ -70,6 +70,8 @@ ERROR_CASES = [
     (["--model=/nonexistent/model.keras"], "does not exist"),
     (["--dataset=procedural_shapes3d"], "takes images of shape (64, 64, 1)"),
     (["--num_points=24"], "--num_points must be --initial_points times a power of two"),
+    # A Keras model of the right input shape with no encoder: rejected by name before any data is encoded.
+    (["--model={folder}/plain.keras"], "neither an autoencoder with an 'encoder' sub-model nor an InfoGAN"),
 ]
 
 
@@ -77,8 +79,13 @@ ERROR_CASES = [
 def error_runs(trained):
     # All the cases in one interpreter (conftest.run_command_cases): one TensorFlow start-up, not one per case.
     folder, data_dir, output_dir = trained
+    import keras
+
+    plain = keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Flatten(), keras.layers.Dense(2)], name="plain")
+    plain.save(os.path.join(folder, "plain.keras"))
     base = [f"--model={output_dir}", "--dataset_config=tiny", f"--data_dir={data_dir}", "--num_samples=50"]
-    cases = {str(index): base + arguments for index, (arguments, _) in enumerate(ERROR_CASES)}
+    cases = {str(index): base + [argument.format(folder=folder) for argument in arguments]
+             for index, (arguments, _) in enumerate(ERROR_CASES)}
     return run_command_cases("keras_latentquant.interpret.__main__", cases, folder)
 
 
