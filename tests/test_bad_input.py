@@ -481,6 +481,15 @@ def test_gan_rerun_into_an_autoencoder_run_folder(finished_run):
     assert "options.quantization_weight: 0.001 -> 0.01" in message  # each option named, not the whole dict
 
 
+@pytest.mark.parametrize("batch_size, advice", [(63, "Use 62 or 64."), (1, "Use 2.")])
+def test_factorqvae_rejects_a_batch_it_cannot_halve(tmp_path, batch_size, advice):
+    # FactorQVAE trains its autoencoder on one half of each batch and its discriminator on the other.
+    config = _tiny_config(tmp_path / "run", tmp_path / "tfds", model="factorqvae", batch_size=batch_size)
+    _raises(ValueError, lambda: train(config), f"batch_size ({batch_size}) of factorqvae must be divisible by 2",
+            "2 equal parts", advice)
+    assert not (tmp_path / "run").exists()
+
+
 def test_run_folder_of_the_earlier_config_layout(finished_run, tmp_path):
     # A config.json written before the model catalogue (layout 1): every option of every autoencoder at the
     # top level. It is read through upgrade_saved_config: the same run resumes, another is refused by name.

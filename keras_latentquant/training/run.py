@@ -276,7 +276,8 @@ def train(config: TrainConfig) -> dict:
     before the config, the data and the model have been checked, so bad input leaves no output folder behind.
 
     Data: an autoencoder reads `(image, image)` batches of `batch_size`; a GAN reads `critic_steps` slices of
-    `batch_size` real images per step (`batch_size` must divide among the replicas).
+    `batch_size` real images per step (`batch_size` must divide among the replicas); FactorQVAE halves each
+    replica's batch (its autoencoder's and its discriminator's), so its `batch_size` must divide by 2 x replicas.
 
     Resuming: a folder that already holds a run (`config.json`) is resumed only with the same config, up
     to `model_files.RESUME_MAY_DIFFER` (output_dir, verbose, strategy, tpu, jit_compile, data_dir, backup_interval, and
@@ -336,6 +337,16 @@ def _train_locked(config: TrainConfig, entry: ModelEntry, gan: bool, strategy, r
         raise ValueError(
             f"batch_size ({config.batch_size}) must be divisible by the {replicas} replicas, so every replica's "
             "critic slice has the same size."
+        )
+    parts = round(1 / entry.reconstruction_share)  # FactorQVAE: 2, its autoencoder's and its discriminator's half
+    if parts > 1 and config.batch_size % (parts * replicas):
+        multiple = parts * replicas
+        lower = config.batch_size - config.batch_size % multiple
+        raise ValueError(
+            f"batch_size ({config.batch_size}) of {config.model} must be divisible by {multiple}: each of the "
+            f"{replicas} replica(s) splits its batch into {parts} equal parts (the autoencoder's and the "
+            "discriminator's), and an uneven split would leave images out of every step. Use "
+            + (f"{lower} or {lower + multiple}." if lower else f"{multiple}.")
         )
     keras.utils.set_random_seed(config.seed)
 
