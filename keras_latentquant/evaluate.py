@@ -23,7 +23,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from keras_latentquant.metrics.dci import IMPORTANCE_MEASURES  # noqa: E402
 from keras_latentquant.model_files import (  # noqa: E402
-    define_data_flags, load_model_and_data, resolve_model_path,
+    define_data_flags, load_model_and_data, resolve_model_path, write_json_atomic,
 )
 
 __all__ = ["resolve_model_path", "format_table"]
@@ -67,7 +67,6 @@ def main(argv):
                                  num_samples=FLAGS.num_samples, split=FLAGS.split, command="evaluate")
     model, model_path, spec, split = loaded.model, loaded.model_path, loaded.spec, loaded.split
     from keras_latentquant import plotting
-    from keras_latentquant.model_files import write_json_atomic
     from keras_latentquant.training.evaluation import METRICS, evaluate_model, is_autoencoder
 
     # Every metric; PSNR only for autoencoders (a GAN has no reconstruction).

@@ -51,6 +51,7 @@ from keras_latentquant.model_files import (
     SERVING_MODEL_NAMES as MODEL_NAMES,
     apply_default_permissions,
     existing_versions,
+    model_image_shape,
     write_text_atomic,
 )
 from keras_latentquant.models.autoencoders import get_bottleneck
@@ -199,12 +200,6 @@ class _DecoderModule(tf.Module):
         return self._decode_values_unchecked(tf.cast(self.quantizer.decode_codes(codes), tf.float32))
 
 
-def _image_shape(model) -> tuple:
-    if hasattr(model, "image_shape"):
-        return tuple(model.image_shape)
-    return tuple(model.input_shape[1:])
-
-
 def build_serving_modules(model) -> dict:
     """The `tf.Module`s to save and their signatures, by TF Serving model name.
 
@@ -219,7 +214,7 @@ def build_serving_modules(model) -> dict:
     Raises:
         ValueError: for a model of neither kind.
     """
-    image_shape = _image_shape(model)
+    image_shape = model_image_shape(model)
     if hasattr(model, "generator") and hasattr(model, "critic"):
         quantizer = model.quantizer
         # The critic's head is (critic value, latent estimate): column 0 is dropped.

@@ -34,6 +34,7 @@ __all__ = [
     "RETIRED_MODEL_FORMAT_MESSAGE",
     "ModelAndData",
     "load_model_and_data",
+    "model_image_shape",
 ]
 
 #: Why files of model format 1 (keras-latentquant 0.1) cannot be read into today's models.
@@ -144,6 +145,14 @@ def exit_unless_data_prepared(dataset: str, data_dir: str | None) -> None:
         sys.exit(f"error: {error}")
 
 
+def model_image_shape(model) -> tuple:
+    """The `(height, width, channels)` a trained model reads: its `image_shape` (autoencoders, InfoGANs), else its
+    input shape without the batch axis."""
+    if hasattr(model, "image_shape"):
+        return tuple(model.image_shape)
+    return tuple(model.input_shape[1:])
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelAndData:
     """A trained model and the labelled images a command scores it on (`load_model_and_data`)."""
@@ -197,7 +206,7 @@ def load_model_and_data(model: str, dataset: str | None, dataset_config: str | N
         raise app.UsageError(str(error)) from None
     if check_model is not None:
         check_model(loaded, model_path)
-    model_shape = tuple(loaded.image_shape) if hasattr(loaded, "image_shape") else tuple(loaded.input_shape[1:])
+    model_shape = model_image_shape(loaded)
     if model_shape != tuple(spec.image_shape):
         raise app.UsageError(
             f"The model takes images of shape {model_shape} but {data['dataset']} has {tuple(spec.image_shape)}; "

@@ -27,6 +27,7 @@ import tensorflow as tf
 from flask import Flask, Response, jsonify, request, send_from_directory
 
 from keras_latentquant import export
+from keras_latentquant.model_files import model_image_shape
 
 __all__ = ["ExplorerModel", "create_app", "find_evaluation"]
 
@@ -95,7 +96,7 @@ class ExplorerModel:
         codebook = counts = None
         if decoder.quantizer is not None:
             codebook, counts = decoder.quantizer.codebook_values(), decoder.quantizer.values_per_dimension
-        return cls(encoder_signatures, decoder_name, decoder_signatures, export._image_shape(model), codebook, counts,
+        return cls(encoder_signatures, decoder_name, decoder_signatures, model_image_shape(model), codebook, counts,
                    images=images, nmi=nmi, factor_names=factor_names)
 
     @classmethod
